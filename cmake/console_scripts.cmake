@@ -1,0 +1,16 @@
+# Installs a launcher in lib/${PROJECT_NAME}/ for every console script declared in setup.py
+# (lines of the form  'name = package.module:function',), so that `ros2 run` finds the same
+# executables that `pip install` creates. setup.py stays the one list of executables.
+function(pose3d_ros_install_console_scripts setup_py)
+  file(STRINGS "${setup_py}" lines REGEX "^[ \t]*['\"][A-Za-z0-9_-]+ *= *[A-Za-z0-9_.]+:[A-Za-z0-9_]+['\"]")
+  if(NOT lines)
+    message(FATAL_ERROR "no console scripts found in ${setup_py}")
+  endif()
+  foreach(line ${lines})
+    string(REGEX MATCH "([A-Za-z0-9_-]+) *= *([A-Za-z0-9_.]+):([A-Za-z0-9_]+)" _ "${line}")
+    set(launcher "${CMAKE_CURRENT_BINARY_DIR}/console_scripts/${CMAKE_MATCH_1}")
+    file(WRITE "${launcher}"
+      "#!/usr/bin/env python3\nimport sys\nfrom ${CMAKE_MATCH_2} import ${CMAKE_MATCH_3}\nsys.exit(${CMAKE_MATCH_3}())\n")
+    install(PROGRAMS "${launcher}" DESTINATION lib/${PROJECT_NAME})
+  endforeach()
+endfunction()

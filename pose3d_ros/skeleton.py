@@ -1,0 +1,78 @@
+"""The project's one definition of joints: names, order, bones, flips and dataset mappings.
+
+Canonical order: the 17-joint Human3.6M set, 0-based, as used by 3d-pose-baseline, VideoPose3D
+and DRPose3D. Every array of joints in the project (messages, datasets, networks) is in this
+order or is a documented subset of it given by canonical indices.
+"""
+import numpy as np
+
+JOINT_NAMES = (
+    'hip',          # 0, root (pelvis centre)
+    'r_hip',        # 1
+    'r_knee',       # 2
+    'r_foot',       # 3
+    'l_hip',        # 4
+    'l_knee',       # 5
+    'l_foot',       # 6
+    'spine',        # 7
+    'thorax',       # 8
+    'neck_nose',    # 9
+    'head',         # 10
+    'l_shoulder',   # 11
+    'l_elbow',      # 12
+    'l_wrist',      # 13
+    'r_shoulder',   # 14
+    'r_elbow',      # 15
+    'r_wrist',      # 16
+)
+NUM_JOINTS = len(JOINT_NAMES)
+ROOT = JOINT_NAMES.index('hip')
+
+# Parent of each joint in the kinematic tree (-1 for the root).
+PARENTS = np.array([-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15])
+# Bones as (parent, child) pairs, in child order.
+BONES = tuple((int(p), c) for c, p in enumerate(PARENTS) if p >= 0)
+
+LEFT_RIGHT_PAIRS = ((4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16))
+# FLIP_PERMUTATION[i] is the joint that joint i becomes in a mirrored image.
+FLIP_PERMUTATION = np.arange(NUM_JOINTS)
+for _left, _right in LEFT_RIGHT_PAIRS:
+    FLIP_PERMUTATION[_left], FLIP_PERMUTATION[_right] = _right, _left
+del _left, _right
+
+# Indices into the 32-joint Human3.6M motion-capture skeleton (the 3D_positions files).
+H36M32_TO_CANONICAL = np.array([0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27])
+
+# The 16 MPII joints, in MPII order, as the stacked hourglass outputs them.
+MPII_JOINT_NAMES = (
+    'r_ankle', 'r_knee', 'r_hip', 'l_hip', 'l_knee', 'l_ankle', 'pelvis', 'thorax',
+    'upper_neck', 'head_top', 'r_wrist', 'r_elbow', 'r_shoulder', 'l_shoulder', 'l_elbow',
+    'l_wrist',
+)
+# Canonical index of each MPII joint (MPII has no spine; upper neck ~ neck/nose, head top ~ head).
+MPII_TO_CANONICAL = np.array([3, 2, 1, 4, 5, 6, 0, 8, 9, 10, 16, 15, 14, 11, 12, 13])
+
+# The joints the hourglass detects and DRPose3D ranks: all but the spine, in canonical order.
+DETECTED_JOINTS = np.array([j for j in range(NUM_JOINTS) if JOINT_NAMES[j] != 'spine'])
+
+
+def mpii_to_canonical_order(mpii_joints):
+    """Reorder (..., 16, D) MPII-ordered joints into DETECTED_JOINTS order (canonical, no spine)."""
+    mpii_joints = np.asarray(mpii_joints)
+    if mpii_joints.shape[-2] != len(MPII_JOINT_NAMES):
+        raise ValueError(
+            f'expected {len(MPII_JOINT_NAMES)} MPII joints on axis -2, got shape {mpii_joints.shape}')
+    mpii_index_of = np.argsort(MPII_TO_CANONICAL)  # canonical rank -> MPII index
+    return mpii_joints[..., mpii_index_of, :]
+
+
+def check_joint_indices(joint_indices):
+    """Validate a subset of canonical joints: integers in [0, 17), strictly increasing."""
+    indices = np.asarray(joint_indices, dtype=np.int64)  # signed: np.diff on uint8 wraps
+    if indices.ndim != 1 or indices.size == 0:
+        raise ValueError(f'joint_indices must be a non-empty 1-D list, got shape {indices.shape}')
+    if indices.min() < 0 or indices.max() >= NUM_JOINTS:
+        raise ValueError(f'joint_indices must lie in [0, {NUM_JOINTS}), got {indices.tolist()}')
+    if np.any(np.diff(indices) <= 0):
+        raise ValueError(f'joint_indices must be strictly increasing, got {indices.tolist()}')
+    return indices.astype(np.uint8)

@@ -1,0 +1,23 @@
+"""pip / editable install of the pose3d_ros library, its training code and its executables.
+
+The rosidl interfaces in msg/ are built by CMakeLists.txt (colcon, or tools/setup without a ROS
+install); CMakeLists.txt also reads CONSOLE_SCRIPTS below to install the same executables for
+`ros2 run`.
+"""
+from setuptools import find_packages, setup
+
+CONSOLE_SCRIPTS = [
+    'pose3d_run = pose3d_ros.run:main',
+    'skeleton_replay = pose3d_ros.nodes.skeleton_replay:main',
+]
+
+setup(
+    name='pose3d_ros',
+    version='0.1.0',
+    description='Realtime monocular 3D human pose (DRPose3D, ordinal depth) for ROS 2',
+    license='Apache-2.0',
+    python_requires='>=3.10',
+    packages=find_packages(include=('pose3d_ros', 'pose3d_ros.*', 'training', 'training.*')),
+    install_requires=['numpy', 'pyyaml'],
+    entry_points={'console_scripts': CONSOLE_SCRIPTS},
+)

@@ -1,0 +1,94 @@
+"""skeleton_replay in its own process; this test subscribes over DDS and checks the geometry."""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from rcl_interfaces.srv import DescribeParameters, SetParameters
+from rclpy.parameter import Parameter
+from rclpy.time import Time
+
+from pose3d_ros import messages
+from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.ranking import discretize, ranking_matrix
+from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
+
+REPLAY = str(Path(sys.executable).parent / 'skeleton_replay')
+TOPICS = {'/pose3d/keypoints_2d': Keypoints2D, '/pose3d/ranking': DepthRanking,
+          '/pose3d/ground_truth/skeleton': Skeleton3D}
+
+
+def call(node, client, request, timeout_s=10.0):
+    assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+    return future.result()
+
+
+@pytest.fixture
+def replay(start_process):
+    return start_process(REPLAY, '--ros-args', '-r', '__ns:=/pose3d', '-p', 'rate_hz:=20.0',
+                         '-p', 'frame_id:=test_optical_frame', '-p', 'depth_tie_mm:=30.0')
+
+
+def test_published_frame_is_geometrically_consistent(replay, rclpy_init):
+    node = rclpy.create_node('replay_checker')
+    frames = {}
+    for topic, msg_type in TOPICS.items():
+        node.create_subscription(
+            msg_type, topic,
+            lambda msg, topic=topic: frames.setdefault(
+                Time.from_msg(msg.header.stamp).nanoseconds, {}).update({topic: msg}), 10)
+    deadline = time.monotonic() + 30
+    complete = []
+    while not complete and time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.1)
+        complete = [f for f in frames.values() if len(f) == len(TOPICS)]
+    assert complete, f'no complete frame within 30 s (replay alive: {replay.poll() is None})'
+    frame = complete[0]
+
+    keypoints, ranking, skeleton = (frame[t] for t in TOPICS)
+    for msg in (keypoints, ranking, skeleton):
+        assert msg.header.frame_id == 'test_optical_frame'
+    indices, joints_m, _ = messages.skeleton_from_msg(skeleton)
+    assert indices.tolist() == list(range(NUM_JOINTS))
+    assert skeleton.root_relative and skeleton.root_known
+    np.testing.assert_allclose(joints_m[0], 0.0)
+    root = skeleton.root_position
+    absolute = joints_m + (root.x, root.y, root.z)
+
+    # 2D joints are the pinhole projection of the 3D joints (defaults: f = 1000 px, 1280 x 720).
+    kp_indices, pixels, _ = messages.keypoints_from_msg(keypoints)
+    np.testing.assert_array_equal(kp_indices, DETECTED_JOINTS)
+    projected = absolute[DETECTED_JOINTS, :2] / absolute[DETECTED_JOINTS, 2:] * 1000 + (640, 360)
+    np.testing.assert_allclose(pixels, projected, atol=1e-3)
+    crop_min = np.array([keypoints.crop_x_min, keypoints.crop_y_min])
+    crop_max = crop_min + (keypoints.crop_width, keypoints.crop_height)
+    assert np.all(pixels > crop_min) and np.all(pixels < crop_max)
+
+    # The ranking is eq. 1 on those joints' depths with the 30 mm tie set above.
+    _, probabilities, discrete = messages.ranking_from_msg(ranking)
+    np.testing.assert_array_equal(
+        probabilities, ranking_matrix(absolute[DETECTED_JOINTS, 2] * 1000, 30.0))
+    np.testing.assert_array_equal(discrete, discretize(probabilities, ranking.tie_band))
+    node.destroy_node()
+
+
+def test_parameters_are_described_and_read_only_ones_refuse_changes(replay, rclpy_init):
+    node = rclpy.create_node('replay_param_checker')
+    describe = node.create_client(DescribeParameters, '/pose3d/skeleton_replay/describe_parameters')
+    descriptors = call(node, describe, DescribeParameters.Request(
+        names=['rate_hz', 'focal_length_px'])).descriptors
+    assert descriptors[0].description and descriptors[0].floating_point_range
+    assert descriptors[1].read_only
+
+    set_params = node.create_client(SetParameters, '/pose3d/skeleton_replay/set_parameters')
+    results = call(node, set_params, SetParameters.Request(parameters=[
+        Parameter('focal_length_px', value=500.0).to_parameter_msg(),
+        Parameter('tie_band', value=0.9).to_parameter_msg(),
+        Parameter('tie_band', value=0.2).to_parameter_msg()])).results
+    assert [r.successful for r in results] == [False, False, True]
+    assert 'read-only' in results[0].reason
+    node.destroy_node()

@@ -1,0 +1,85 @@
+"""The ROS package itself: package.xml, and the CMake build that colcon runs on a ROS install."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from catkin_pkg.package import parse_package
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = Path(sys.prefix)
+
+
+def test_package_xml_parses_and_declares_what_the_code_uses():
+    package = parse_package(ROOT / 'package.xml')
+    package.validate()
+    assert package.name == 'pose3d_ros' and package.package_format == 3
+    assert [str(license) for license in package.licenses] == ['Apache-2.0']
+    assert package.get_build_type() == 'ament_cmake'
+    declared = {d.name for d in package.build_depends + package.exec_depends
+                + package.buildtool_depends + package.test_depends}
+    used = set()
+    for source in (ROOT / 'pose3d_ros').rglob('*.py'):
+        used |= set(re.findall(r'^\s*(?:from|import) (\w+_msgs|rclpy|rcl_interfaces)\b',
+                               source.read_text(), re.MULTILINE))
+    used.discard('rcl_interfaces')  # comes with rclpy
+    assert used <= declared, f'imported but not in package.xml: {used - declared}'
+
+
+def test_cmake_generates_every_message_in_msg():
+    listed = set(re.findall(r'"(msg/\w+\.msg)"', (ROOT / 'CMakeLists.txt').read_text()))
+    assert listed == {f'msg/{p.name}' for p in (ROOT / 'msg').glob('*.msg')}
+
+
+@pytest.fixture(scope='module')
+def colcon_style_install(tmp_path_factory):
+    """What `colcon build` does for this ament_cmake package: a workspace src/, a fresh prefix.
+
+    The package is copied out of the checkout because the checkout holds .venv, and CMake
+    refuses to export include directories (the venv's numpy) from inside the source tree.
+    """
+    workspace = tmp_path_factory.mktemp('workspace')
+    source, build, prefix = (workspace / name for name in ('src/pose3d_ros', 'build', 'install'))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        '.venv', 'build', '.git', '__pycache__', '*.egg-info', '.pytest_cache'))
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV))
+    for command in (
+            ['cmake', '-S', str(source), '-B', str(build), '-DBUILD_TESTING=OFF',
+             f'-DCMAKE_INSTALL_PREFIX={prefix}', f'-DCMAKE_PREFIX_PATH={VENV}',
+             f'-DPython3_EXECUTABLE={sys.executable}'],
+            ['cmake', '--build', str(build), '-j', str(os.cpu_count())],
+            ['cmake', '--install', str(build)]):
+        result = subprocess.run(command, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return prefix
+
+
+def test_install_space_holds_library_interfaces_and_executables(colcon_style_install):
+    prefix = colcon_style_install
+    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
+    package_dir = python_dir / 'pose3d_ros'
+    assert 'extend_path' in (package_dir / '__init__.py').read_text()  # ours, not rosidl's
+    assert (package_dir / 'msg' / '_skeleton3_d.py').is_file()
+    assert (package_dir / 'nodes' / 'skeleton_replay.py').is_file()
+    for executable in ('pose3d_run', 'skeleton_replay'):
+        assert os.access(prefix / 'lib' / 'pose3d_ros' / executable, os.X_OK)
+    for shared in ('package.xml', 'config/pose3d.yaml', 'launch/pose3d.launch.py'):
+        assert (prefix / 'share' / 'pose3d_ros' / shared).is_file()
+    assert (prefix / 'share/ament_index/resource_index/packages/pose3d_ros').is_file()
+
+
+def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp_path):
+    prefix = colcon_style_install
+    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
+    env = dict(os.environ, PYTHONPATH=str(python_dir),
+               AMENT_PREFIX_PATH=os.pathsep.join([str(prefix), str(VENV)]))
+    result = subprocess.run(
+        [sys.executable, str(prefix / 'lib' / 'pose3d_ros' / 'pose3d_run'), '--frames', '2',
+         '--timeout', '60'],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count('keypoints_2d: 16 joints') == 2
