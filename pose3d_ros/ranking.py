@@ -34,3 +34,23 @@ def behind_front_edges(ranking):
     """Directed edges (i, j), joint i behind joint j, of an (N, N) discretized ranking."""
     rows, cols = np.nonzero(np.asarray(ranking) == BEHIND)
     return list(zip(rows.tolist(), cols.tolist()))
+
+
+def depth_order(depths):
+    """(..., N) depths -> (..., N) rank of each joint along z: 1 = nearest ... N = farthest.
+
+    Equal depths keep joint order (a stable sort), so the result is always a permutation.
+    """
+    order = np.argsort(np.asarray(depths), axis=-1, kind='stable')
+    return np.argsort(order, axis=-1, kind='stable') + 1
+
+
+def coarse_depth_target(depths):
+    """DepthNet's target O (DRPose3D 3.2): the depth order, normalized to mean 0 and std 1.
+
+    Every permutation of 1..N has mean (N + 1) / 2 and std sqrt((N^2 - 1) / 12), so this
+    per-pose normalization equals normalizing with the training set's statistics.
+    """
+    ranks = depth_order(depths).astype(np.float32)
+    count = ranks.shape[-1]
+    return (ranks - (count + 1) / 2) / np.sqrt((count ** 2 - 1) / 12)

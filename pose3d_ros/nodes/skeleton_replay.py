@@ -13,7 +13,7 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from pose3d_ros import messages
-from pose3d_ros.camera import project_pinhole
+from pose3d_ros.camera import project
 from pose3d_ros.demo_motion import walking_clip
 from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
 from pose3d_ros.nodes.parameters import declare
@@ -51,7 +51,7 @@ class SkeletonReplay(Node):
         # The whole loop is computed once; publishing a frame is then only message filling.
         num_frames = max(1, int(round(clip_s * rate_hz)))
         self.joints_mm = walking_clip(num_frames, rate_hz, camera_distance_mm=distance_m * 1000.0)
-        self.pixels = project_pinhole(self.joints_mm, (focal_px, focal_px), (width / 2, height / 2))
+        self.pixels = project(self.joints_mm, (focal_px, focal_px), (width / 2, height / 2))
         self.rankings = ranking_matrix(self.joints_mm[:, DETECTED_JOINTS, 2], depth_tie_mm)
         corner_min = self.pixels[:, DETECTED_JOINTS].min(axis=1)
         corner_max = self.pixels[:, DETECTED_JOINTS].max(axis=1)

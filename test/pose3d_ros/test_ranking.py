@@ -42,3 +42,16 @@ def test_edges_point_from_behind_to_front():
     depths = np.array([3000.0, 5000.0, 4000.0])  # joint 1 farthest, joint 0 nearest
     edges = ranking.behind_front_edges(ranking.ranking_matrix(depths, 0.0))
     assert sorted(edges) == [(1, 0), (1, 2), (2, 0)]
+
+
+def test_depth_order_is_a_permutation_by_depth():
+    depths = np.array([[4100.0, 3900.0, 4000.0, 3900.0]])
+    np.testing.assert_array_equal(ranking.depth_order(depths), [[4, 1, 3, 2]])
+
+
+def test_coarse_depth_target_is_standardized_and_monotonic_in_depth():
+    depths = np.random.default_rng(3).normal(4000, 200, size=(100, 16))
+    target = ranking.coarse_depth_target(depths)
+    np.testing.assert_allclose(target.mean(axis=-1), 0.0, atol=1e-6)
+    np.testing.assert_allclose(target.std(axis=-1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(np.argsort(target, axis=-1), np.argsort(depths, axis=-1))

@@ -1,0 +1,78 @@
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from pose3d_ros import camera
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+
+DISTORTION = dict(radial=(-0.2, 0.24, -0.0016), tangential=(-0.0009, -0.0020))
+
+
+def test_projection_without_distortion_is_the_pinhole_model():
+    pixels = camera.project([100.0, 200.0, 1000.0], (1000.0, 900.0), (500.0, 400.0))
+    np.testing.assert_allclose(pixels, [600.0, 580.0])
+
+
+def test_distortion_round_trip():
+    normalized = np.random.default_rng(0).uniform(-0.4, 0.4, size=(1000, 2))
+    distorted = camera.distort(normalized, **DISTORTION)
+    assert np.abs(distorted - normalized).max() > 1e-3  # the model does something
+    np.testing.assert_allclose(camera.undistort(distorted, **DISTORTION), normalized, atol=1e-9)
+
+
+def test_projection_back_projection_round_trip():
+    rng = np.random.default_rng(1)
+    points = np.stack([rng.uniform(-1500, 1500, 500), rng.uniform(-1000, 1000, 500),
+                       rng.uniform(2000, 8000, 500)], axis=1)
+    focal, center = (1145.0, 1144.0), (512.0, 515.0)
+    pixels = camera.project(points, focal, center, **DISTORTION)
+    normalized = camera.pixels_to_normalized(pixels, focal, center, **DISTORTION)
+    np.testing.assert_allclose(camera.back_project(normalized, points[:, 2]), points, atol=1e-6)
+
+
+def test_world_camera_round_trip_and_centre_at_origin():
+    angle = 0.7
+    R = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    T = np.array([100.0, -2000.0, 1500.0])
+    points = np.random.default_rng(2).normal(0, 1000, size=(4, 17, 3))
+    np.testing.assert_allclose(
+        camera.camera_to_world(camera.world_to_camera(points, R, T), R, T), points, atol=1e-9)
+    np.testing.assert_allclose(camera.world_to_camera(T, R, T), 0.0, atol=1e-12)
+
+
+def _write_cameras(path, drop=None):
+    with h5py.File(path, 'w') as file:
+        group = file.create_group('subject9/camera2')
+        fields = {'R': np.eye(3), 'T': np.zeros((3, 1)), 'f': np.ones((2, 1)),
+                  'c': np.zeros((2, 1)), 'k': np.zeros((3, 1)), 'p': np.zeros((2, 1)),
+                  'Name': np.array([[ord(ch)] for ch in '55011271'])}
+        for name, value in fields.items():
+            if name != drop:
+                group[name] = value
+
+
+def test_load_cameras_reads_the_layout_and_names_missing_fields(tmp_path):
+    _write_cameras(tmp_path / 'cameras.h5')
+    loaded = camera.load_cameras(tmp_path / 'cameras.h5')
+    assert list(loaded) == [(9, 2)] and loaded[(9, 2)].name == '55011271'
+    _write_cameras(tmp_path / 'broken.h5', drop='k')
+    with pytest.raises(ValueError, match=r"broken.h5: subject9/camera2 has no field 'k'"):
+        camera.load_cameras(tmp_path / 'broken.h5')
+    with pytest.raises(FileNotFoundError, match='camera file not found: .*nowhere.h5'):
+        camera.load_cameras(tmp_path / 'nowhere.h5')
+
+
+@needs_h36m
+def test_human36m_cameras_are_rotations_with_the_known_ids():
+    cameras = camera.load_cameras(H36M_ROOT / 'cameras.h5')
+    assert {subject for subject, _ in cameras} == {1, 5, 6, 7, 8, 9, 11}
+    for (subject, index), cam in cameras.items():
+        np.testing.assert_allclose(cam.R @ cam.R.T, np.eye(3), atol=1e-6)
+        assert np.linalg.det(cam.R) == pytest.approx(1.0, abs=1e-6)
+        assert cam.name == camera.H36M_CAMERA_IDS[index]
+        assert 3000 < np.linalg.norm(cam.T[:2]) < 7000  # cameras stand a few metres out

@@ -1,0 +1,1 @@
+"""Dataset readers: Human3.6M and the synthetic renders."""
