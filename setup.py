@@ -1,14 +1,15 @@
 """pip / editable install of the pose3d_ros library, its training code and its executables.
 
 The rosidl interfaces in msg/ are built by CMakeLists.txt (colcon, or tools/setup without a ROS
-install); CMakeLists.txt also reads CONSOLE_SCRIPTS below to install the same executables for
-`ros2 run`.
+install); CMakeLists.txt also reads CONSOLE_SCRIPTS below to install the same pose3d_ros
+executables for `ros2 run` (training commands run from a checkout set up by tools/setup).
 """
 from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
     'pose3d_run = pose3d_ros.run:main',
     'skeleton_replay = pose3d_ros.nodes.skeleton_replay:main',
+    'pose3d_h36m_stats = training.h36m_stats:main',
 ]
 
 setup(

@@ -1,8 +1,9 @@
-# Installs a launcher in lib/${PROJECT_NAME}/ for every console script declared in setup.py
-# (lines of the form  'name = package.module:function',), so that `ros2 run` finds the same
-# executables that `pip install` creates. setup.py stays the one list of executables.
+# Installs a launcher in lib/${PROJECT_NAME}/ for every console script of the pose3d_ros library
+# declared in setup.py (lines of the form  'name = pose3d_ros.module:function',), so that
+# `ros2 run` finds the same executables that `pip install` creates. setup.py stays the one list
+# of executables; training commands (module training.*) are not part of the ROS install.
 function(pose3d_ros_install_console_scripts setup_py)
-  file(STRINGS "${setup_py}" lines REGEX "^[ \t]*['\"][A-Za-z0-9_-]+ *= *[A-Za-z0-9_.]+:[A-Za-z0-9_]+['\"]")
+  file(STRINGS "${setup_py}" lines REGEX "^[ \t]*['\"][A-Za-z0-9_-]+ *= *pose3d_ros[A-Za-z0-9_.]*:[A-Za-z0-9_]+['\"]")
   if(NOT lines)
     message(FATAL_ERROR "no console scripts found in ${setup_py}")
   endif()

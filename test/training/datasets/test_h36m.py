@@ -14,6 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
 
 
+def test_actions_are_the_fifteen_h36m_actions():
+    assert len(h36m.ACTIONS) == len(set(h36m.ACTIONS)) == 15
+    assert {'Photo', 'WalkDog', 'SittingDown', 'WalkTogether'} <= set(h36m.ACTIONS)
+
+
 def test_action_of_strips_the_take_number():
     assert h36m.action_of('Directions 1') == 'Directions'
     assert h36m.action_of('SittingDown') == 'SittingDown'

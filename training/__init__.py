@@ -1,0 +1,1 @@
+"""Training, evaluation and export of the pose3d_ros networks."""
