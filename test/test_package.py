@@ -55,12 +55,12 @@ def colcon_style_install(tmp_path_factory):
             ['cmake', '--install', str(build)]):
         result = subprocess.run(command, capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return prefix
+    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
+    return prefix, python_dir
 
 
 def test_install_space_holds_library_interfaces_and_executables(colcon_style_install):
-    prefix = colcon_style_install
-    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
+    prefix, python_dir = colcon_style_install
     package_dir = python_dir / 'pose3d_ros'
     assert 'extend_path' in (package_dir / '__init__.py').read_text()  # ours, not rosidl's
     assert (package_dir / 'msg' / '_skeleton3_d.py').is_file()
@@ -73,8 +73,7 @@ def test_install_space_holds_library_interfaces_and_executables(colcon_style_ins
 
 
 def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp_path):
-    prefix = colcon_style_install
-    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
+    prefix, python_dir = colcon_style_install
     env = dict(os.environ, PYTHONPATH=str(python_dir),
                AMENT_PREFIX_PATH=os.pathsep.join([str(prefix), str(VENV)]))
     result = subprocess.run(
