@@ -10,6 +10,10 @@ CONSOLE_SCRIPTS = [
     'pose3d_run = pose3d_ros.run:main',
     'skeleton_replay = pose3d_ros.nodes.skeleton_replay:main',
     'pose3d_h36m_stats = training.h36m_stats:main',
+    'pose3d_train_lifter = training.train_lifter:main',
+    'pose3d_eval_lifter = training.evaluate_lifter:main',
+    'pose3d_export_lifter = training.export_lifter:main',
+    'pose3d_plot_lifter = training.plot_lifter:main',
 ]
 
 setup(
@@ -19,6 +23,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=('pose3d_ros', 'pose3d_ros.*', 'training', 'training.*')),
+    package_data={'pose3d_ros': ['weights/*.pt', 'weights/*.md']},
     install_requires=['numpy', 'pyyaml'],
     entry_points={'console_scripts': CONSOLE_SCRIPTS},
 )

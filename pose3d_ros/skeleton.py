@@ -54,6 +54,10 @@ MPII_TO_CANONICAL = np.array([3, 2, 1, 4, 5, 6, 0, 8, 9, 10, 16, 15, 14, 11, 12,
 
 # The joints the hourglass detects and DRPose3D ranks: all but the spine, in canonical order.
 DETECTED_JOINTS = np.array([j for j in range(NUM_JOINTS) if JOINT_NAMES[j] != 'spine'])
+# FLIP_PERMUTATION within DETECTED_JOINTS order (the spine mirrors onto itself, so none is lost).
+DETECTED_FLIP_PERMUTATION = np.searchsorted(DETECTED_JOINTS, FLIP_PERMUTATION[DETECTED_JOINTS])
+# The joints a lifter predicts relative to the root, which itself stays at the origin.
+NON_ROOT_JOINTS = np.array([j for j in range(NUM_JOINTS) if j != ROOT])
 
 
 def mpii_to_canonical_order(mpii_joints):

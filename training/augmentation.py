@@ -11,13 +11,11 @@ Camera convention: pose3d_ros.camera (world mm, z up; X_cam = R @ (X - T); rows 
 camera's x right, y down, z forward axes in world coordinates). Randomness comes only from the
 numpy.random.Generator passed in.
 """
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
+from pose3d_ros.atomic import atomic_write
 from pose3d_ros.ranking import BEHIND, FRONT, TIE
 
 # Sampled camera distances are clipped here: it only keeps radii positive, real camera rigs
@@ -182,17 +180,9 @@ class DetectionNoiseModel:
             raise ValueError('covariances must be symmetric positive definite')
 
     def save(self, path):
-        """Write an .npz atomically: a temporary file in the same folder, then os.replace."""
-        path = Path(path)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.',
-                                             suffix='.tmp')
-        try:
-            with os.fdopen(handle, 'wb') as file:
-                np.savez(file, weights=self.weights, means=self.means, covariances=self.covariances)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
+        """Write an .npz atomically (pose3d_ros.atomic)."""
+        atomic_write(path, lambda file: np.savez(
+            file, weights=self.weights, means=self.means, covariances=self.covariances))
 
     @classmethod
     def load(cls, path):

@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from training.augmentation import fit_camera_distance, virtual_camera_center
-from training.datasets.h36m import ACTIONS, load_h36m
+from training.datasets.h36m import ACTIONS, DEFAULT_ROOT, load_h36m
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / 'shared' / 'data' / 'h36m'
 
 
 def subject_statistics(sequences):

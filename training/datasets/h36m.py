@@ -23,6 +23,8 @@ ACTIONS = ('Directions', 'Discussion', 'Eating', 'Greeting', 'Phoning', 'Photo',
            'Purchases', 'Sitting', 'SittingDown', 'Smoking', 'Waiting', 'WalkDog', 'Walking',
            'WalkTogether')
 TRAIN_SUBJECTS = (1, 5, 6, 7, 8)
+# ../shared/data/h36m beside the checkout, where the project's data lives.
+DEFAULT_ROOT = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'h36m'
 TEST_SUBJECTS = (9, 11)
 
 

@@ -1,0 +1,191 @@
+"""2D-to-3D lifters and their checkpoints.
+
+- `baseline`: the residual MLP of Martinez et al. 2017 (2D joints -> 3D pose).
+- `dpnet`: DRPose3D's DPNet. DepthNet turns the N x N ranking matrix into a coarse depth O (the
+  normalized depth order); PoseNet's first stage regresses the pose from the 2D joints and O and
+  its second stage regresses a residual on top. With `depthnet: false` it is the paper's ablation
+  that feeds the ranking matrix straight to PoseNet.
+- `ordinal`: Ordinal Depth Supervision's reconstruction component (Pavlakos et al. 2018, 3.4): a
+  depth head reads the ranking matrix and outputs one ordinal depth z_i per joint (trained with the
+  ordinal ranking loss, so only its order means anything), and a residual MLP reconstructs the 3D
+  pose from the 2D joints and z.
+
+Inputs: the DETECTED_JOINTS' undistorted normalized image coordinates (x/z, y/z; intrinsics-free)
+and, except for `baseline`, the ranking matrix M over the same joints (M_ij = 1 when joint i is
+behind joint j, 0 in front, 0.5 tie; probabilities work too). Output: NON_ROOT_JOINTS relative to
+the root, camera optical frame, standardized; `to_millimetres` gives (B, 17, 3) mm with the root
+at the origin. The normalization statistics are buffers, so they travel in every checkpoint.
+"""
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pose3d_ros.skeleton import DETECTED_JOINTS, NON_ROOT_JOINTS, NUM_JOINTS, ROOT
+
+CHECKPOINT_FORMAT = 'pose3d_ros.lifter/1'
+# Shipped checkpoints and their model card (pose3d_ros/weights/MODEL_CARD.md).
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / 'weights'
+DEFAULT_LIFTER = WEIGHTS_DIR / 'lifter_dpnet.pt'  # what the lifter node loads by default
+NUM_INPUT_JOINTS = len(DETECTED_JOINTS)
+NUM_OUTPUT_JOINTS = len(NON_ROOT_JOINTS)
+
+
+class ResidualMLP(nn.Module):
+    """Linear -> `blocks` residual blocks of two (linear, batch norm, ReLU, dropout) -> linear."""
+
+    def __init__(self, inputs, outputs, width, blocks, dropout):
+        super().__init__()
+
+        def layer(size_in):
+            return [nn.Linear(size_in, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout)]
+
+        self.stem = nn.Sequential(*layer(inputs))
+        self.blocks = nn.ModuleList(nn.Sequential(*layer(width), *layer(width)) for _ in range(blocks))
+        self.head = nn.Linear(width, outputs)
+
+    def forward(self, x):
+        x = self.stem(x)
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(x)
+
+
+class Lifter(nn.Module):
+    """Common part: normalization buffers and the conversion back to millimetres."""
+
+    uses_ranking = True
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('input_mean', torch.zeros(NUM_INPUT_JOINTS * 2))
+        self.register_buffer('input_std', torch.ones(NUM_INPUT_JOINTS * 2))
+        self.register_buffer('target_mean', torch.zeros(NUM_OUTPUT_JOINTS * 3))
+        self.register_buffer('target_std', torch.ones(NUM_OUTPUT_JOINTS * 3))
+
+    def set_normalization(self, input_mean, input_std, target_mean, target_std):
+        for name, value in (('input_mean', input_mean), ('input_std', input_std),
+                            ('target_mean', target_mean), ('target_std', target_std)):
+            buffer = getattr(self, name)
+            buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype).reshape(buffer.shape))
+
+    def _joints(self, joints_2d):
+        return (joints_2d.reshape(len(joints_2d), -1) - self.input_mean) / self.input_std
+
+    @staticmethod
+    def _ranking(ranking):
+        # M in {0, 0.5, 1} -> {-1, 0, 1}: ties and the diagonal carry no signal.
+        return (2 * ranking - 1).reshape(len(ranking), -1)
+
+    def to_millimetres(self, standardized):
+        """(B, 48) standardized output -> (B, 17, 3) mm, root at the origin."""
+        relative = (standardized * self.target_std + self.target_mean).reshape(-1, NUM_OUTPUT_JOINTS, 3)
+        pose = relative.new_zeros(len(relative), NUM_JOINTS, 3)
+        pose[:, NON_ROOT_JOINTS] = relative
+        return pose
+
+    def standardize_targets(self, poses_mm):
+        """(B, 17, 3) root-relative poses (mm) -> (B, 48) standardized regression targets."""
+        relative = poses_mm - poses_mm[:, ROOT:ROOT + 1]
+        return (relative[:, NON_ROOT_JOINTS].reshape(len(poses_mm), -1) - self.target_mean) / self.target_std
+
+    def predict(self, joints_2d, ranking=None):
+        """Forward pass -> (B, 17, 3) mm (for inference, put the model in eval mode first)."""
+        return self.to_millimetres(self(joints_2d, ranking)['pose'])
+
+
+class BaselineLifter(Lifter):
+    """Martinez et al. 2017: 2D joints -> 3D pose."""
+
+    uses_ranking = False
+
+    def __init__(self, width=1024, blocks=2, dropout=0.5):
+        super().__init__()
+        self.net = ResidualMLP(NUM_INPUT_JOINTS * 2, NUM_OUTPUT_JOINTS * 3, width, blocks, dropout)
+
+    def forward(self, joints_2d, ranking=None):
+        pose = self.net(self._joints(joints_2d))
+        return {'pose': pose, 'stages': [pose]}
+
+
+class DPNet(Lifter):
+    """DRPose3D's DPNet (section 3.2); depthnet=False is the "w/o DepthNet" ablation."""
+
+    def __init__(self, width=1024, blocks=2, dropout=0.3, depthnet=True, depthnet_width=None):
+        super().__init__()
+        joints, outputs = NUM_INPUT_JOINTS, NUM_OUTPUT_JOINTS * 3
+        self.depthnet = (ResidualMLP(joints * joints, joints, depthnet_width or width, blocks, dropout)
+                         if depthnet else None)
+        depth_features = joints if depthnet else joints * joints
+        self.stage1 = ResidualMLP(joints * 2 + depth_features, outputs, width, blocks, dropout)
+        self.stage2 = ResidualMLP(joints * 2 + depth_features + outputs, outputs, width, blocks, dropout)
+
+    def forward(self, joints_2d, ranking):
+        features = self._ranking(ranking)
+        result = {}
+        if self.depthnet is not None:
+            features = result['coarse_depth'] = self.depthnet(features)
+        x = torch.cat([self._joints(joints_2d), features], dim=1)
+        first = self.stage1(x)
+        pose = first + self.stage2(torch.cat([x, first], dim=1))
+        result.update(pose=pose, stages=[first, pose])
+        return result
+
+
+class OrdinalLifter(Lifter):
+    """Pavlakos et al. 2018's reconstruction component fed by ordinal depths read from M."""
+
+    def __init__(self, width=1024, blocks=2, dropout=0.5, depth_width=None):
+        super().__init__()
+        joints = NUM_INPUT_JOINTS
+        self.depth_head = ResidualMLP(joints * joints, joints, depth_width or width, blocks, dropout)
+        self.reconstruction = ResidualMLP(joints * 3, NUM_OUTPUT_JOINTS * 3, width, blocks, dropout)
+
+    def forward(self, joints_2d, ranking):
+        depths = self.depth_head(self._ranking(ranking))
+        # Only the order of z is learned; standardizing it per pose hands the reconstruction
+        # an input of fixed scale whatever margin the ranking loss settled on.
+        depths_in = (depths - depths.mean(1, keepdim=True)) / (depths.std(1, keepdim=True) + 1e-6)
+        pose = self.reconstruction(torch.cat([self._joints(joints_2d), depths_in], dim=1))
+        return {'pose': pose, 'stages': [pose], 'ordinal_depth': depths}
+
+
+LIFTERS = {'baseline': BaselineLifter, 'dpnet': DPNet, 'ordinal': OrdinalLifter}
+
+
+def build_lifter(spec):
+    """{'type': one of LIFTERS, **constructor arguments} -> a Lifter."""
+    spec = dict(spec)
+    kind = spec.pop('type', None)
+    if kind not in LIFTERS:
+        raise ValueError(f'model type must be one of {sorted(LIFTERS)}, got {kind!r}')
+    try:
+        return LIFTERS[kind](**spec)
+    except TypeError as error:
+        raise ValueError(f'bad arguments for model type {kind!r}: {error}') from None
+
+
+def load_lifter(path, device='cpu'):
+    """Read a lifter checkpoint (training's or a shipped one) -> (Lifter in eval mode, checkpoint).
+
+    Anything that is not such a checkpoint raises ValueError naming the file and what is wrong.
+    """
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f'{path}: lifter checkpoint not found') from None
+    except Exception as error:  # torch raises many types for truncated or foreign files
+        raise ValueError(f'{path}: not a readable lifter checkpoint ({type(error).__name__}: '
+                         f'{str(error).splitlines()[0] if str(error) else ""})') from None
+    if not isinstance(checkpoint, dict) or checkpoint.get('format') != CHECKPOINT_FORMAT:
+        found = checkpoint.get('format') if isinstance(checkpoint, dict) else type(checkpoint).__name__
+        raise ValueError(f'{path}: expected a {CHECKPOINT_FORMAT!r} checkpoint, found {found!r}')
+    for key in ('model', 'state_dict', 'data'):
+        if key not in checkpoint:
+            raise ValueError(f'{path}: checkpoint has no {key!r} entry')
+    try:
+        model = build_lifter(checkpoint['model'])
+        model.load_state_dict({name: value.float() for name, value in checkpoint['state_dict'].items()})
+    except (ValueError, RuntimeError) as error:
+        raise ValueError(f'{path}: {error}') from None
+    return model.to(device).eval(), checkpoint

@@ -1,0 +1,41 @@
+"""The shipped lifters load, and the evaluation command reproduces docs/results.md with them."""
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from pose3d_ros.models.lifter import DEFAULT_LIFTER, WEIGHTS_DIR, load_lifter
+from training import evaluate_lifter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parents[3] / 'docs' / 'results.md'
+# | `lifter_dpnet.pt` | 1 | detections | noisy | 9 | 52.3 |  in the "Shipped checkpoints" table
+ROW = re.compile(r'^\| `(lifter_\w+\.pt)` \| ([123]) \| (ground_truth|detections) \| '
+                 r'(none|ground_truth|noisy) \| ([\d ]+) \| ([\d.]+) \|', re.MULTILINE)
+ROWS = ROW.findall(RESULTS.read_text())
+
+
+def test_the_default_lifter_and_every_documented_one_loads():
+    assert DEFAULT_LIFTER.is_file()
+    assert (WEIGHTS_DIR / 'MODEL_CARD.md').is_file()
+    assert len(ROWS) >= 4
+    for name in {row[0] for row in ROWS} | {DEFAULT_LIFTER.name}:
+        model, checkpoint = load_lifter(WEIGHTS_DIR / name)
+        assert (WEIGHTS_DIR / name).stat().st_size < 16 * 2 ** 20
+        assert 'optimizer' not in checkpoint
+
+
+@needs_h36m
+@pytest.mark.parametrize('name, protocol, inputs, ranking, subjects, documented', ROWS)
+def test_evaluation_reproduces_the_documented_error(name, protocol, inputs, ranking, subjects,
+                                                    documented, tmp_path):
+    report = tmp_path / 'report.json'
+    assert evaluate_lifter.main([
+        '--checkpoint', str(WEIGHTS_DIR / name), '--data', str(H36M_ROOT), '--protocol', protocol,
+        '--inputs-2d', inputs, '--ranking', ranking, '--subjects', *subjects.split(),
+        '--json', str(report)]) == 0
+    assert json.loads(report.read_text())['mpjpe_mm'] == pytest.approx(float(documented), abs=0.06)

@@ -1,0 +1,151 @@
+"""Lifter training and evaluation frames: 2D inputs, 3D targets and ranking matrices.
+
+2D inputs are the DETECTED_JOINTS in undistorted normalized image coordinates (x/z, y/z), taken
+from the ground-truth projection or the hourglass detections, or synthesized by virtual cameras
+(DRPose3D 3.3). Rankings are computed per batch from the camera-frame depths (eq. 1), clean or
+flipped per pair with the ranking network's accuracy.
+"""
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pose3d_ros.camera import pixels_to_normalized
+from pose3d_ros.ranking import coarse_depth_target, ranking_matrix
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION
+from training.augmentation import (fit_camera_distance, flip_rankings, sample_detection_noise,
+                                   sample_virtual_cameras, virtual_camera_center)
+
+INPUTS_2D = ('ground_truth', 'detections')
+RANKINGS = ('none', 'ground_truth', 'noisy')
+
+
+@dataclass
+class LiftingFrames:
+    joints_2d: np.ndarray     # (F, 16, 2) float32, DETECTED_JOINTS, normalized image coordinates
+    poses_camera: np.ndarray  # (F, 17, 3) float32, mm, camera optical frame
+    actions: np.ndarray       # (F,) action names
+
+    def __len__(self):
+        return len(self.joints_2d)
+
+    @classmethod
+    def concatenate(cls, parts):
+        parts = [part for part in parts if len(part)]
+        if not parts:
+            raise ValueError('no frames: the subject, camera and action selection is empty')
+        return cls(*(np.concatenate([getattr(part, name) for part in parts])
+                     for name in ('joints_2d', 'poses_camera', 'actions')))
+
+
+def lifting_frames(sequences, inputs_2d, frame_step=1):
+    """Frames of loaded Human3.6M sequences (training.datasets.h36m), every `frame_step`-th one."""
+    if inputs_2d not in INPUTS_2D:
+        raise ValueError(f'inputs_2d must be one of {INPUTS_2D}, got {inputs_2d!r}')
+    parts = []
+    for sequence in sequences:
+        camera = sequence.camera
+        if inputs_2d == 'detections':
+            if sequence.detections is None:
+                raise ValueError(f'S{sequence.subject} {sequence.name!r}: detections were not loaded')
+            pixels = sequence.detections[::frame_step]
+        else:
+            pixels = sequence.joints_2d[::frame_step, DETECTED_JOINTS]
+        normalized = pixels_to_normalized(pixels, camera.focal, camera.center, camera.radial,
+                                          camera.tangential)
+        poses = sequence.poses_camera[::frame_step]
+        parts.append(LiftingFrames(normalized.astype(np.float32), poses.astype(np.float32),
+                                   np.full(len(poses), sequence.action)))
+    return LiftingFrames.concatenate(parts)
+
+
+def virtual_camera_frames(rng, sequences, cameras_per_pose, noise_model=None, frame_step=1):
+    """Each distinct world pose of `sequences` seen by `cameras_per_pose` random virtual cameras.
+
+    Cameras are sampled around each subject's V_c at the distances of its real cameras. With a
+    noise_model (a DetectionNoiseModel in pixels, DETECTED_JOINTS order) the 2D joints get
+    detector-like noise, scaled to normalized coordinates by the real cameras' mean focal length.
+    """
+    by_subject = {}
+    for sequence in sequences:
+        recordings, cameras = by_subject.setdefault(sequence.subject, ({}, {}))
+        recordings[sequence.name] = sequence
+        cameras[sequence.camera_index] = sequence.camera
+    parts = []
+    for recordings, cameras in by_subject.values():
+        centres = np.stack([camera.T for camera in cameras.values()])
+        axes = np.stack([camera.R[2] for camera in cameras.values()])
+        center = virtual_camera_center(centres, axes)
+        distance_mean, distance_std = fit_camera_distance(centres, center)
+        focal = np.mean([camera.focal for camera in cameras.values()], axis=0)
+        for sequence in recordings.values():
+            world = np.repeat(sequence.poses_world[::frame_step], cameras_per_pose, axis=0)
+            R, T = sample_virtual_cameras(rng, len(world), center, distance_mean, distance_std)
+            poses = np.einsum('nij,nkj->nki', R, world - T[:, None])
+            normalized = poses[:, DETECTED_JOINTS, :2] / poses[:, DETECTED_JOINTS, 2:]
+            if noise_model is not None:
+                normalized = normalized + sample_detection_noise(rng, noise_model, len(world)) / focal
+            parts.append(LiftingFrames(normalized.astype(np.float32), poses.astype(np.float32),
+                                       np.full(len(world), sequence.action)))
+    return LiftingFrames.concatenate(parts)
+
+
+def detection_residuals(sequences, frame_step=1):
+    """(F, 16, 2) hourglass detections minus projected ground truth, pixels (to fit the noise GMM)."""
+    return np.concatenate([sequence.detections[::frame_step] -
+                           sequence.joints_2d[::frame_step, DETECTED_JOINTS]
+                           for sequence in sequences])
+
+
+def load_pair_accuracy(value, size=len(DETECTED_JOINTS)):
+    """A per-pair ranking accuracy: a number in [0, 1], or a .npy / .json file with an N x N matrix.
+
+    Pairs a measurement never saw untied (NaN) get 1: a synthesized tie is never flipped anyway.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        matrix = np.full((size, size), float(value))
+    else:
+        path = Path(value)
+        try:
+            matrix = (np.load(path) if path.suffix == '.npy'
+                      else np.asarray(json.loads(path.read_text()), dtype=np.float64))
+        except (OSError, ValueError) as error:
+            raise ValueError(f'pair accuracy {path}: cannot read an N x N matrix ({error})') from None
+        if matrix.shape != (size, size):
+            raise ValueError(f'pair accuracy {path}: expected shape {(size, size)}, got {matrix.shape}')
+        matrix = np.where(np.isnan(matrix), 1.0, matrix)
+    if not np.all((matrix >= 0) & (matrix <= 1)):
+        raise ValueError(f'pair accuracy {value}: values must lie in [0, 1]')
+    return matrix
+
+
+def ranking_inputs(rng, poses_camera, mode, tie_mm, pair_accuracy=None):
+    """(B, 17, 3) camera-frame poses -> (B, 16, 16) ranking matrices the lifter reads, or None."""
+    if mode not in RANKINGS:
+        raise ValueError(f'ranking must be one of {RANKINGS}, got {mode!r}')
+    if mode == 'none':
+        return None
+    ranking = ranking_matrix(poses_camera[:, DETECTED_JOINTS, 2], tie_mm)
+    if mode == 'noisy':
+        ranking = flip_rankings(rng, ranking, pair_accuracy)
+    return ranking
+
+
+def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mirror=False):
+    """Arrays for one batch: inputs, targets and (with mirror) random left-right mirroring."""
+    joints_2d = frames.joints_2d[indices].copy()
+    poses = frames.poses_camera[indices].copy()
+    if mirror:
+        # A mirrored camera: x -> -x in the image and in 3D, left and right joints swap names.
+        flip = rng.random(len(indices)) < 0.5
+        joints_2d[flip] = joints_2d[flip][:, DETECTED_FLIP_PERMUTATION] * np.float32([-1, 1])
+        poses[flip] = poses[flip][:, FLIP_PERMUTATION] * np.float32([-1, 1, 1])
+    depths = poses[:, DETECTED_JOINTS, 2]
+    return {
+        'joints_2d': joints_2d,
+        'poses': poses,
+        'ranking': ranking_inputs(rng, poses, ranking, tie_mm, pair_accuracy),
+        'ranking_target': ranking_matrix(depths, tie_mm),
+        'coarse_depth': coarse_depth_target(depths).astype(np.float32),
+    }
