@@ -22,10 +22,9 @@ from pose3d_ros.models.lifter import load_lifter
 from pose3d_ros.skeleton import JOINT_NAMES
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
-from training.datasets.lifting import INPUTS_2D, RANKINGS, lifting_frames, load_pair_accuracy, ranking_inputs
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, lifting_frames,
+                                       load_pair_accuracy, ranking_inputs)
 from training.metrics import per_action_mean, per_joint_errors, procrustes_align, protocol_cameras, protocol_error
-
-DEFAULT_PAIR_ACCURACY = 0.91
 
 
 @torch.no_grad()

@@ -28,7 +28,7 @@ from pose3d_ros.skeleton import NON_ROOT_JOINTS, ROOT
 from training import cli
 from training.augmentation import DetectionNoiseModel, fit_detection_noise
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
-from training.datasets.lifting import (INPUTS_2D, RANKINGS, LiftingFrames, detection_residuals,
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, detection_residuals,
                                        lifting_frames, load_pair_accuracy, training_batch,
                                        virtual_camera_frames)
 from training.evaluate_lifter import evaluate
@@ -45,7 +45,7 @@ DEFAULTS = {
         'inputs_2d': 'ground_truth',      # or 'detections' (stacked hourglass)
         'frame_step': 1,                  # subsample the 10 fps training frames
         'ranking': 'ground_truth',        # 'none', 'ground_truth' or 'noisy'
-        'pair_accuracy': 0.91,            # noisy: uniform accuracy or an N x N .npy/.json file
+        'pair_accuracy': DEFAULT_PAIR_ACCURACY,  # noisy: a uniform accuracy or an N x N file
         'tie_mm': 20.0,                   # eq. 1 tie band
     },
     'augmentation': {
@@ -145,6 +145,7 @@ class Experiment:
         self.real = lifting_frames(self.sequences, data['inputs_2d'], data['frame_step'])
         self.eval = lifting_frames(evaluation, data['inputs_2d'], config['train']['eval_frame_step'])
         self.noise_model = None
+        self._frames_of_epoch = None, None  # (epoch, frames): each epoch's draw is made once
         if augmentation['virtual_cameras'] and augmentation['detection_noise']:
             self.noise_model = self._noise_model(out / 'detection_noise.npz')
         self.pair_accuracy = (load_pair_accuracy(data['pair_accuracy'])
@@ -165,10 +166,12 @@ class Experiment:
         count = self.config['augmentation']['virtual_cameras']
         if not count:
             return self.real
-        rng = np.random.default_rng([self.config['train']['seed'], epoch, 1])
-        virtual = virtual_camera_frames(rng, self.sequences, count, self.noise_model,
-                                        self.config['data']['frame_step'])
-        return LiftingFrames.concatenate([self.real, virtual])
+        if self._frames_of_epoch[0] != epoch:
+            rng = np.random.default_rng([self.config['train']['seed'], epoch, 1])
+            virtual = virtual_camera_frames(rng, self.sequences, count, self.noise_model,
+                                            self.config['data']['frame_step'])
+            self._frames_of_epoch = epoch, LiftingFrames.concatenate([self.real, virtual])
+        return self._frames_of_epoch[1]
 
 
 def train(config, out, device='auto', progress=True):

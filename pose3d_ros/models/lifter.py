@@ -185,7 +185,8 @@ def load_lifter(path, device='cpu'):
             raise ValueError(f'{path}: checkpoint has no {key!r} entry')
     try:
         model = build_lifter(checkpoint['model'])
-        model.load_state_dict({name: value.float() for name, value in checkpoint['state_dict'].items()})
+        model.load_state_dict({name: value.float() if value.is_floating_point() else value
+                               for name, value in checkpoint['state_dict'].items()})
     except (ValueError, RuntimeError) as error:
         raise ValueError(f'{path}: {error}') from None
     return model.to(device).eval(), checkpoint

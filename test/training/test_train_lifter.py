@@ -161,8 +161,9 @@ def test_protocol_3_run_with_virtual_cameras_and_noise(tmp_path):
         warnings.simplefilter('ignore')
         camera_4 = load_h36m(H36M_ROOT, [9], cameras=(4,), detections=False)
         experiment = train_lifter.Experiment(config, tmp_path)
-        first, again = experiment.training_frames(0), experiment.training_frames(0)
+        first = experiment.training_frames(0)
         other = experiment.training_frames(1)
+        again = experiment.training_frames(0)  # drawn anew from the same seed
         checkpoint = train_lifter.train(config, tmp_path / 'run', device='cpu', progress=False)
     # Cameras 1-3 give three real frames per pose, the virtual cameras two more.
     assert len(first) - len(experiment.real) == 2 * len(experiment.real) // 3
