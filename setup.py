@@ -12,8 +12,12 @@ CONSOLE_SCRIPTS = [
     'pose3d_h36m_stats = training.h36m_stats:main',
     'pose3d_train_lifter = training.train_lifter:main',
     'pose3d_eval_lifter = training.evaluate_lifter:main',
-    'pose3d_export_lifter = training.export_lifter:main',
+    'pose3d_export_weights = training.export_weights:main',
     'pose3d_plot_lifter = training.plot_lifter:main',
+    'pose3d_train_image_model = training.train_image_model:main',
+    'pose3d_eval_image_models = training.evaluate_image_models:main',
+    'pose3d_export_onnx = training.export_onnx:main',
+    'pose3d_render_samples = training.datasets.renders:main',
 ]
 
 setup(

@@ -6,7 +6,8 @@
 Protocol #1: MPJPE after root alignment; #2: after Procrustes alignment; #3: MPJPE on the unseen
 camera 4. 2D inputs: the ground-truth projection or the stacked-hourglass detections. Rankings:
 none, the ground truth (eq. 1), or the ground truth flipped per pair with probability 1 - p_ij
-(uniform 0.91 by default, or an N x N accuracy file), seeded.
+(uniform 0.91 by default, or an N x N accuracy file), seeded. Each input is lifted together with
+its mirror image and the two poses averaged, unless --no-mirror-average.
 """
 import argparse
 import json
@@ -28,7 +29,7 @@ from training.metrics import per_action_mean, per_joint_errors, procrustes_align
 
 
 @torch.no_grad()
-def predict(model, frames, ranking, tie_mm, pair_accuracy, seed, batch_size=4096):
+def predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average=True, batch_size=4096):
     """(F, 17, 3) mm predictions for LiftingFrames; rankings drawn in order from one seeded stream."""
     rng = np.random.default_rng(seed)
     device = next(model.parameters()).device
@@ -39,14 +40,14 @@ def predict(model, frames, ranking, tie_mm, pair_accuracy, seed, batch_size=4096
         matrices = ranking_inputs(rng, frames.poses_camera[batch], ranking, tie_mm, pair_accuracy)
         joints = torch.from_numpy(frames.joints_2d[batch]).to(device)
         matrices = None if matrices is None else torch.from_numpy(matrices).to(device)
-        predictions.append(model.predict(joints, matrices).cpu().numpy())
+        predictions.append(model.predict(joints, matrices, mirror_average).cpu().numpy())
     return np.concatenate(predictions)
 
 
-def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0):
+def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (mean over actions), per_action_mm,
     per_joint_mm and frames."""
-    predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed)
+    predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
     per_action, average = per_action_mean(protocol_error(protocol, predictions, target), frames.actions)
     if protocol == 2:
@@ -84,6 +85,8 @@ def main(argv=None):
                              '(default: %(default)s)')
     parser.add_argument('--tie-mm', type=float, help="eq. 1 tie band (default: the checkpoint's)")
     parser.add_argument('--seed', type=int, default=0, help='seed of the noisy ranking flips')
+    parser.add_argument('--mirror-average', action=argparse.BooleanOptionalAction, default=True,
+                        help='average with the lifted mirrored input (default: %(default)s)')
     parser.add_argument('--frame-step', type=int, default=1, help='evaluate every n-th frame')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='write the report here')
@@ -107,11 +110,12 @@ def evaluate_command(args):
         sequences = load_h36m(args.data, args.subjects, cameras=cameras,
                               detections=args.inputs_2d == 'detections')
     frames = lifting_frames(sequences, args.inputs_2d, args.frame_step)
-    result = evaluate(model, frames, args.protocol, ranking, tie_mm, pair_accuracy, args.seed)
+    result = evaluate(model, frames, args.protocol, ranking, tie_mm, pair_accuracy, args.seed,
+                      args.mirror_average)
     report = {
         'checkpoint': str(args.checkpoint), 'model': kind,
         'protocol': args.protocol, 'subjects': args.subjects, 'cameras': list(cameras),
-        'inputs': args.inputs_2d,
+        'inputs': args.inputs_2d, 'mirror_average': args.mirror_average,
         'ranking': {'source': ranking, 'tie_mm': tie_mm, 'seed': args.seed,
                     'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None},
         **result,

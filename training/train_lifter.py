@@ -10,22 +10,15 @@ checkpoint; every epoch draws its own seeded randomness, so a resumed run equals
 one; raising train.epochs and running again extends a finished run. Uses CUDA when present
 unless --device says otherwise.
 """
-import argparse
-import copy
-import json
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
-from tqdm import tqdm
 
-from pose3d_ros.atomic import atomic_write
 from pose3d_ros.models.lifter import CHECKPOINT_FORMAT, build_lifter
 from pose3d_ros.skeleton import NON_ROOT_JOINTS, ROOT
-from training import cli
+from training import experiment
 from training.augmentation import DetectionNoiseModel, fit_detection_noise
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
 from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, detection_residuals,
@@ -69,23 +62,7 @@ DEFAULTS = {
 
 def load_config(path):
     """YAML experiment file merged over DEFAULTS; unknown sections or keys are errors."""
-    try:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f'{path}: cannot read the config ({error})') from None
-    if not isinstance(loaded, dict):
-        raise ValueError(f'{path}: expected a mapping of sections, got {type(loaded).__name__}')
-    config = copy.deepcopy(DEFAULTS)
-    for section, values in loaded.items():
-        if section not in config or not isinstance(values, dict):
-            raise ValueError(f'{path}: unknown or malformed section {section!r}; expected '
-                             f'mappings named {sorted(config)}')
-        if section != 'model':  # model keys are the constructor's, checked by build_lifter
-            unknown = set(values) - set(config[section])
-            if unknown:
-                raise ValueError(f'{path}: unknown key(s) {sorted(unknown)} in {section!r}; '
-                                 f'expected {sorted(config[section])}')
-        config[section].update(values)
+    config = experiment.load_config(path, DEFAULTS)
     data = config['data']
     if data['inputs_2d'] not in INPUTS_2D:
         raise ValueError(f'{path}: data.inputs_2d must be one of {INPUTS_2D}, got {data["inputs_2d"]!r}')
@@ -99,26 +76,6 @@ def load_config(path):
     return config
 
 
-def resumable(config):
-    """The part of a config that must match to resume: all but train.epochs (to extend a run)
-    and data.root (the data may move)."""
-    if config is None:
-        return None
-    config = copy.deepcopy(config)
-    del config['train']['epochs'], config['data']['root']
-    return config
-
-
-def resolve_device(name):
-    if name == 'auto':
-        return 'cuda' if torch.cuda.is_available() else 'cpu'
-    return name
-
-
-def save_checkpoint(path, checkpoint):
-    atomic_write(path, lambda file: torch.save(checkpoint, file))
-
-
 def normalization(frames):
     """Mean and std of the lifter's inputs and root-relative targets over the training frames."""
     inputs = frames.joints_2d.reshape(len(frames), -1).astype(np.float64)
@@ -127,7 +84,7 @@ def normalization(frames):
     return inputs.mean(0), inputs.std(0), targets.mean(0), targets.std(0)
 
 
-class Experiment:
+class LifterData:
     """The data side of a run: real training frames, virtual-camera frames, evaluation frames."""
 
     def __init__(self, config, out):
@@ -176,47 +133,33 @@ class Experiment:
 
 def train(config, out, device='auto', progress=True):
     """Run (or resume) an experiment in folder `out`; returns the final checkpoint dict."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(device)
-    checkpoint_path = out / 'checkpoint.pt'
+    run = experiment.RunFolder(out)
+    device = experiment.resolve_device(device)
     settings = config['train']
     data = config['data']
 
     torch.manual_seed(settings['seed'])  # initial weights
     model = build_lifter(config['model']).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings['lr'])
-    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=settings['lr_decay'])
-    experiment = Experiment(config, out)
-    start_epoch, history = 0, []
-    if checkpoint_path.is_file():
-        previous = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        if resumable(previous.get('config')) != resumable(config):
-            raise ValueError(f'{checkpoint_path} was written by a different config (only '
-                             f'train.epochs and data.root may change); use a new --out folder')
-        model.load_state_dict(previous['state_dict'])
-        optimizer.load_state_dict(previous['optimizer'])
-        scheduler.load_state_dict(previous['scheduler'])
-        start_epoch, history = previous['epoch'], previous['history']
-        print(f'resuming {checkpoint_path} after epoch {start_epoch}', file=sys.stderr)
-    else:
-        model.set_normalization(*normalization(experiment.training_frames(0)))
-        atomic_write(out / 'config.yaml', lambda file: file.write(yaml.safe_dump(config).encode()))
+    optimizer, scheduler = experiment.optimization(model, settings)
+    frames_source = LifterData(config, run.out)
+    previous = run.resume(config, device)
+    if previous is None:
+        model.set_normalization(*normalization(frames_source.training_frames(0)))
+    start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)
 
     checkpoint = None
     for epoch in range(start_epoch, settings['epochs']):
         rng = np.random.default_rng([settings['seed'], epoch])
         torch.manual_seed(settings['seed'] * 100003 + epoch)  # dropout
-        frames = experiment.training_frames(epoch)
+        frames = frames_source.training_frames(epoch)
         order = rng.permutation(len(frames))[:settings['samples_per_epoch']]
         batches = range(0, len(order) - settings['batch_size'] + 1, settings['batch_size'])
         model.train()
         totals = {}
-        bar = tqdm(batches, desc=f'epoch {epoch + 1}/{settings["epochs"]}', disable=not progress,
-                   mininterval=1 if sys.stderr.isatty() else 30, dynamic_ncols=True)
+        bar = experiment.progress(batches, f'epoch {epoch + 1}/{settings["epochs"]}', progress)
         for start in bar:
             batch = training_batch(rng, frames, order[start:start + settings['batch_size']],
-                                   data['ranking'], data['tie_mm'], experiment.pair_accuracy,
+                                   data['ranking'], data['tie_mm'], frames_source.pair_accuracy,
                                    config['augmentation']['mirror'])
             tensors = {name: None if value is None else torch.from_numpy(value).to(device)
                        for name, value in batch.items()}
@@ -232,38 +175,18 @@ def train(config, out, device='auto', progress=True):
         scheduler.step()
         record = {'epoch': epoch + 1, 'lr': optimizer.param_groups[0]['lr'],
                   **{f'loss_{name}': value / max(len(batches), 1) for name, value in totals.items()}}
-        if (epoch + 1) % settings['eval_every'] == 0 or epoch + 1 == settings['epochs']:
-            result = evaluate(model, experiment.eval, data['protocol'], data['ranking'],
-                              data['tie_mm'], experiment.pair_accuracy, seed=settings['seed'])
+        if experiment.evaluates_after(epoch, settings):
+            result = evaluate(model, frames_source.eval, data['protocol'], data['ranking'],
+                              data['tie_mm'], frames_source.pair_accuracy, seed=settings['seed'])
             record['eval_mpjpe_mm'] = result['mpjpe_mm']
         history.append(record)
-        print(json.dumps(record), file=sys.stderr)
-        checkpoint = {
-            'format': CHECKPOINT_FORMAT, 'model': config['model'], 'data': data, 'config': config,
-            'state_dict': model.state_dict(), 'optimizer': optimizer.state_dict(),
-            'scheduler': scheduler.state_dict(), 'epoch': epoch + 1, 'history': history,
-        }
-        save_checkpoint(checkpoint_path, checkpoint)
-        atomic_write(out / 'history.jsonl',
-                     lambda file: file.write(''.join(json.dumps(r) + '\n' for r in history).encode()))
+        checkpoint = run.save_epoch({'format': CHECKPOINT_FORMAT, 'model': config['model'], 'data': data},
+                                    config, model, optimizer, scheduler, history)
     return checkpoint
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--config', required=True, help='experiment YAML file')
-    parser.add_argument('--out', required=True, help='run folder (resumed when it has a checkpoint)')
-    parser.add_argument('--data', help='Human3.6M folder, overriding data.root')
-    parser.add_argument('--device', default='auto', help='auto (CUDA when present), cpu, cuda, ...')
-    parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    args = parser.parse_args(argv)
-
-    def command():
-        config = load_config(args.config)
-        if args.data:
-            config['data']['root'] = args.data
-        train(config, args.out, args.device, progress=not args.no_progress)
-    return cli.run(command)
+    return experiment.training_command(argv, __doc__, load_config, train)
 
 
 if __name__ == '__main__':

@@ -21,7 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pose3d_ros.skeleton import DETECTED_JOINTS, NON_ROOT_JOINTS, NUM_JOINTS, ROOT
+from pose3d_ros.models.checkpoint import build_model, load_checkpoint
+from pose3d_ros.skeleton import (DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, NON_ROOT_JOINTS,
+                                 NUM_JOINTS, ROOT)
 
 CHECKPOINT_FORMAT = 'pose3d_ros.lifter/1'
 # Shipped checkpoints and their model card (pose3d_ros/weights/MODEL_CARD.md).
@@ -89,9 +91,21 @@ class Lifter(nn.Module):
         relative = poses_mm - poses_mm[:, ROOT:ROOT + 1]
         return (relative[:, NON_ROOT_JOINTS].reshape(len(poses_mm), -1) - self.target_mean) / self.target_std
 
-    def predict(self, joints_2d, ranking=None):
-        """Forward pass -> (B, 17, 3) mm (for inference, put the model in eval mode first)."""
-        return self.to_millimetres(self(joints_2d, ranking)['pose'])
+    def predict(self, joints_2d, ranking=None, mirror_average=False):
+        """Forward pass -> (B, 17, 3) mm (for inference, put the model in eval mode first).
+
+        mirror_average: also lift the mirrored input (a mirrored camera: x -> -x, left and right
+        swap) and average the two poses, the test-time flip of VideoPose3D; one batch of 2B.
+        """
+        if not mirror_average:
+            return self.to_millimetres(self(joints_2d, ranking)['pose'])
+        mirrored_joints = joints_2d[:, DETECTED_FLIP_PERMUTATION] * joints_2d.new_tensor([-1, 1])
+        if ranking is not None:
+            mirrored_ranking = ranking[:, DETECTED_FLIP_PERMUTATION][:, :, DETECTED_FLIP_PERMUTATION]
+            ranking = torch.cat([ranking, mirrored_ranking])
+        poses = self.to_millimetres(self(torch.cat([joints_2d, mirrored_joints]), ranking)['pose'])
+        direct, mirrored = poses[:len(joints_2d)], poses[len(joints_2d):]
+        return (direct + mirrored[:, FLIP_PERMUTATION] * direct.new_tensor([-1, 1, 1])) / 2
 
 
 class BaselineLifter(Lifter):
@@ -155,14 +169,7 @@ LIFTERS = {'baseline': BaselineLifter, 'dpnet': DPNet, 'ordinal': OrdinalLifter}
 
 def build_lifter(spec):
     """{'type': one of LIFTERS, **constructor arguments} -> a Lifter."""
-    spec = dict(spec)
-    kind = spec.pop('type', None)
-    if kind not in LIFTERS:
-        raise ValueError(f'model type must be one of {sorted(LIFTERS)}, got {kind!r}')
-    try:
-        return LIFTERS[kind](**spec)
-    except TypeError as error:
-        raise ValueError(f'bad arguments for model type {kind!r}: {error}') from None
+    return build_model(LIFTERS, spec)
 
 
 def load_lifter(path, device='cpu'):
@@ -170,23 +177,4 @@ def load_lifter(path, device='cpu'):
 
     Anything that is not such a checkpoint raises ValueError naming the file and what is wrong.
     """
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise ValueError(f'{path}: lifter checkpoint not found') from None
-    except Exception as error:  # torch raises many types for truncated or foreign files
-        raise ValueError(f'{path}: not a readable lifter checkpoint ({type(error).__name__}: '
-                         f'{str(error).splitlines()[0] if str(error) else ""})') from None
-    if not isinstance(checkpoint, dict) or checkpoint.get('format') != CHECKPOINT_FORMAT:
-        found = checkpoint.get('format') if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ValueError(f'{path}: expected a {CHECKPOINT_FORMAT!r} checkpoint, found {found!r}')
-    for key in ('model', 'state_dict', 'data'):
-        if key not in checkpoint:
-            raise ValueError(f'{path}: checkpoint has no {key!r} entry')
-    try:
-        model = build_lifter(checkpoint['model'])
-        model.load_state_dict({name: value.float() if value.is_floating_point() else value
-                               for name, value in checkpoint['state_dict'].items()})
-    except (ValueError, RuntimeError) as error:
-        raise ValueError(f'{path}: {error}') from None
-    return model.to(device).eval(), checkpoint
+    return load_checkpoint(path, CHECKPOINT_FORMAT, build_lifter, ('model', 'state_dict', 'data'), device)

@@ -160,7 +160,7 @@ def test_protocol_3_run_with_virtual_cameras_and_noise(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         camera_4 = load_h36m(H36M_ROOT, [9], cameras=(4,), detections=False)
-        experiment = train_lifter.Experiment(config, tmp_path)
+        experiment = train_lifter.LifterData(config, tmp_path)
         first = experiment.training_frames(0)
         other = experiment.training_frames(1)
         again = experiment.training_frames(0)  # drawn anew from the same seed

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pose3d_ros.models.lifter import (CHECKPOINT_FORMAT, DPNet, build_lifter, load_lifter)
-from pose3d_ros.skeleton import NUM_JOINTS, ROOT
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, FLIP_PERMUTATION, NUM_JOINTS, ROOT
 
 SPECS = {
     'baseline': {'type': 'baseline', 'width': 32},
@@ -41,6 +41,20 @@ def test_dpnet_reads_the_ranking_and_the_baseline_does_not():
         model = build_lifter(SPECS[name]).eval()
         changed = model.predict(joints, 1 - ranking) - model.predict(joints, ranking)
         assert bool(changed.abs().max() > 0) == reads, name
+
+
+@pytest.mark.parametrize('name', ['dpnet', 'baseline'])
+def test_mirror_average_is_mirror_equivariant_and_differs_from_one_pass(name):
+    # Averaging with the mirrored input makes the lifter exactly mirror-equivariant: lifting the
+    # mirrored image gives the mirrored pose. A wrong joint or ranking permutation breaks this.
+    model = build_lifter(SPECS[name]).eval()
+    joints, ranking = inputs()
+    mirrored_joints = joints[:, DETECTED_FLIP_PERMUTATION] * torch.tensor([-1.0, 1.0])
+    mirrored_ranking = ranking[:, DETECTED_FLIP_PERMUTATION][:, :, DETECTED_FLIP_PERMUTATION]
+    pose = model.predict(joints, ranking, mirror_average=True)
+    from_mirror = model.predict(mirrored_joints, mirrored_ranking, mirror_average=True)
+    assert torch.allclose(from_mirror[:, FLIP_PERMUTATION] * torch.tensor([-1.0, 1.0, 1.0]), pose, atol=1e-3)
+    assert (pose - model.predict(joints, ranking)).abs().max() > 1e-3
 
 
 def test_second_stage_is_a_residual_on_the_first():

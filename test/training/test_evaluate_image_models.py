@@ -1,0 +1,46 @@
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_ros.models import hourglass, prcnn
+from training import evaluate_image_models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+
+MPII = H36M_ROOT.parent / 'mpii-samples' / 'test_mpii.json'
+
+
+@needs_h36m
+def test_the_command_reports_pckh_ranking_accuracy_the_pair_figure_and_mpii(tmp_path, capsys):
+    torch.manual_seed(0)
+    for name, module, model in (('hourglass', hourglass, hourglass.StackedHourglass(1, 16, 2)),
+                                ('prcnn', prcnn, prcnn.PRCNN(18, 8))):
+        torch.save({'format': module.CHECKPOINT_FORMAT, 'model': {'type': name, **(
+            {'stacks': 1, 'channels': 16, 'depth': 2} if name == 'hourglass' else {'depth': 18, 'width': 8})},
+            'state_dict': model.state_dict(), 'input_size': 64,
+            'config': {'data': {'camera_distance_mm': [4000.0, 1200.0], 'heatmap_sigma': 1.0, 'tie_mm': 20.0}}},
+            tmp_path / f'{name}.pt')
+    arguments = ['--hourglass', str(tmp_path / 'hourglass.pt'), '--prcnn', str(tmp_path / 'prcnn.pt'),
+                 '--data', str(H36M_ROOT), '--count', '24', '--json', str(tmp_path / 'report.json'),
+                 '--pair-figure', str(tmp_path / 'pairs.png')]
+    if MPII.is_file():
+        arguments += ['--mpii', str(MPII)]
+    assert evaluate_image_models.main(arguments) == 0
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert 0 <= report['hourglass']['pckh'] <= 1 and len(report['hourglass']['pckh_per_joint']) == 16
+    matrix = np.array(report['prcnn']['pair_accuracy'], dtype=float)
+    assert matrix.shape == (16, 16) and np.isnan(np.diag(matrix)).all()
+    assert report['prcnn']['heatmaps'] == 'hourglass' and report['prcnn']['pairs'] > 0
+    assert (tmp_path / 'pairs.png').read_bytes()[:4] == b'\x89PNG'
+    if MPII.is_file():
+        assert report['mpii']['people'] == 5
+    assert 'pairwise ranking accuracy' in capsys.readouterr().out
+
+
+def test_the_command_needs_a_model(capsys):
+    assert evaluate_image_models.main([]) == 2
+    assert 'give --hourglass, --prcnn or both' in capsys.readouterr().err

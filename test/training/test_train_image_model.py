@@ -1,0 +1,83 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from pose3d_ros.models.hourglass import load_hourglass
+from pose3d_ros.models.prcnn import load_prcnn
+from training import train_image_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+
+# A few hundred 64 x 64 renders of S1 poses and tiny networks: seconds on 2 cores.
+DATA = {'root': str(H36M_ROOT), 'train_subjects': [1], 'frame_step': 20, 'input_size': 64,
+        'eval_count': 48, 'workers': 0}
+TINY_HOURGLASS = {'model': {'type': 'hourglass', 'stacks': 2, 'channels': 16, 'depth': 2}, 'data': DATA,
+                  'train': {'epochs': 3, 'samples_per_epoch': 96, 'batch_size': 16, 'lr': 2e-3}}
+TINY_PRCNN = {'model': {'type': 'prcnn', 'depth': 18, 'width': 8}, 'data': DATA,
+              'train': {'epochs': 3, 'samples_per_epoch': 160, 'batch_size': 16, 'lr': 2e-3}}
+
+
+def config_file(tmp_path, config, name='config.yaml'):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@needs_h36m
+def test_hourglass_learns_heatmaps_and_a_stopped_run_resumes_identically(tmp_path):
+    config = train_image_model.load_config(config_file(tmp_path, TINY_HOURGLASS))
+    straight = train_image_model.train(config, tmp_path / 'straight', device='cpu', progress=False)
+    losses = [record['loss'] for record in straight['history']]
+    assert losses[-1] < 0.5 * losses[0]
+    assert 0 <= straight['history'][-1]['eval_pckh'] <= 1
+
+    # Two epochs, then the same run extended to three: bit-identical to three in a row.
+    short = dict(config, train=dict(config['train'], epochs=2))
+    train_image_model.train(short, tmp_path / 'resumed', device='cpu', progress=False)
+    resumed = train_image_model.train(config, tmp_path / 'resumed', device='cpu', progress=False)
+    assert all(torch.equal(resumed['state_dict'][name], straight['state_dict'][name])
+               for name in straight['state_dict'])
+    model, checkpoint = load_hourglass(tmp_path / 'resumed' / 'checkpoint.pt')
+    assert checkpoint['input_size'] == 64 and len(model(torch.rand(1, 3, 64, 64))) == 2
+    assert len((tmp_path / 'resumed' / 'history.jsonl').read_text().splitlines()) == 3
+
+
+@needs_h36m
+def test_prcnn_trains_on_noisy_ground_truth_and_on_hourglass_heatmaps(tmp_path):
+    config = train_image_model.load_config(config_file(tmp_path, TINY_PRCNN))
+    result = train_image_model.train(config, tmp_path / 'gt', device='cpu', progress=False)
+    losses = [record['loss'] for record in result['history']]
+    assert losses[-1] < losses[0]
+    assert 0.4 < result['history'][-1]['eval_ranking_accuracy'] <= 1
+
+    hourglass = train_image_model.load_config(config_file(tmp_path, dict(TINY_HOURGLASS, train=dict(
+        TINY_HOURGLASS['train'], epochs=1)), 'hourglass.yaml'))
+    train_image_model.train(hourglass, tmp_path / 'hourglass', device='cpu', progress=False)
+    chained = dict(TINY_PRCNN, data=dict(DATA, heatmaps='hourglass', hourglass=str(tmp_path / 'hourglass' / 'checkpoint.pt')),
+                   train=dict(TINY_PRCNN['train'], epochs=1))
+    config = train_image_model.load_config(config_file(tmp_path, chained, 'chained.yaml'))
+    train_image_model.train(config, tmp_path / 'chained', device='cpu', progress=False)
+    model, checkpoint = load_prcnn(tmp_path / 'chained' / 'checkpoint.pt')
+    assert checkpoint['config']['data']['heatmaps'] == 'hourglass'
+
+
+def test_config_errors_name_the_file_and_the_value(tmp_path):
+    with pytest.raises(ValueError, match=r"bad\.yaml: model\.type must be one of \['hourglass', 'prcnn'\], got 'vit'"):
+        train_image_model.load_config(config_file(tmp_path, {'model': {'type': 'vit'}}, 'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.heatmaps is hourglass but data\.hourglass names no checkpoint"):
+        train_image_model.load_config(config_file(tmp_path, {'model': {'type': 'prcnn'}, 'data': {'heatmaps': 'hourglass'}},
+                                                  'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) \['size'\] in 'data'"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'size': 64}}, 'bad.yaml'))
+    assert train_image_model.main(['--config', str(tmp_path / 'missing.yaml'), '--out', str(tmp_path / 'run')]) == 2
+
+
+def test_shipped_configs_load():
+    configs = sorted((Path(train_image_model.__file__).parent / 'configs' / 'image').glob('*.yaml'))
+    assert len(configs) >= 4
+    for path in configs:
+        train_image_model.load_config(path)

@@ -1,0 +1,179 @@
+"""Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos.
+
+    pose3d_eval_image_models --hourglass runs/hourglass/checkpoint.pt --prcnn runs/prcnn/checkpoint.pt \
+        --subjects 9 --count 2000 --json report.json --pair-figure pairs.png
+
+Renders: poses of the given subjects (held out from training) seen by virtual cameras.
+Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the neck/nose-head
+top segment (MPII's upper neck-head top) in pixels. PRCNN: per joint pair, the share of frames
+whose untied order sigmoid(F_i - F_j) gets right (DRPose3D's Figure 6), and its mean over pairs,
+reading the hourglass's heatmaps when --hourglass is given, clean ground-truth heatmaps otherwise.
+MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annotated centre and
+scale, over the annotated-visible joints.
+"""
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_ros.atomic import atomic_write
+from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
+from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
+from pose3d_ros.models.hourglass import HEATMAP_STRIDE, load_hourglass
+from pose3d_ros.models.prcnn import load_prcnn, pair_logits
+from pose3d_ros.ranking import TIE, discretize
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
+from training import cli
+from training.datasets.h36m import DEFAULT_ROOT
+from training.datasets.mpii import PERSON_BOX_PIXELS, load_mpii
+from training.datasets.renders import RenderedPoses, load_poses
+from training.metrics import mpii_head_size, pckh, ranking_accuracy
+
+DETECTED_NAMES = [JOINT_NAMES[j] for j in DETECTED_JOINTS]
+_NECK, _HEAD_TOP = (list(DETECTED_JOINTS).index(JOINT_NAMES.index(name)) for name in ('neck_nose', 'head'))
+MPII_CROP_MARGIN = 1.25  # crop side = margin x the annotated person height, as MPII code bases do
+
+
+def _batches(dataset, batch_size):
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    yield from loader
+
+
+@torch.no_grad()
+def predict_joints(hourglass, images, device):
+    """(B, 3, S, S) uint8 crops -> ((B, J, 2) crop pixels, (B, J) confidence, last-stack heatmaps)."""
+    heatmaps = hourglass.eval()(images.to(device).float() / 255)[-1]
+    points, confidence = decode_heatmaps(heatmaps.cpu().numpy())
+    return heatmap_to_crop(points, HEATMAP_STRIDE), confidence, heatmaps
+
+
+def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64):
+    """PCKh@0.5 of the hourglass on a RenderedPoses set."""
+    predicted, target, head, inside = [], [], [], []
+    for batch in _batches(dataset, batch_size):
+        predicted.append(predict_joints(hourglass, batch['image'], device)[0])
+        joints = batch['joints_2d'].numpy()
+        target.append(joints)
+        head.append(batch['head_size'].numpy())
+        inside.append(np.all((joints >= 0) & (joints <= dataset.size - 1), axis=-1))
+    per_joint, overall = pckh(np.concatenate(predicted), np.concatenate(target), np.concatenate(head),
+                              visible=np.concatenate(inside))
+    return {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'count': len(dataset)}
+
+
+def _named(per_joint):
+    return {name: None if np.isnan(value) else float(value) for name, value in zip(DETECTED_NAMES, per_joint)}
+
+
+@torch.no_grad()
+def evaluate_prcnn(prcnn, dataset, device='cpu', hourglass=None, batch_size=64):
+    """Pairwise ranking accuracy of PRCNN on a RenderedPoses set, overall and per pair (untied
+    ground-truth pairs; the prediction is the side of 0.5 that P_ij falls on)."""
+    predicted, target = [], []
+    prcnn.eval()
+    for batch in _batches(dataset, batch_size):
+        images = batch['image'].to(device).float() / 255
+        heatmaps = hourglass.eval()(images)[-1] if hourglass is not None else batch['heatmaps'].to(device)
+        probabilities = torch.sigmoid(pair_logits(prcnn(images, heatmaps))).cpu().numpy()
+        predicted.append(discretize(probabilities, tie_band=0.0))
+        target.append(batch['ranking'].numpy())
+    target = np.concatenate(target)
+    per_pair, overall = ranking_accuracy(np.concatenate(predicted), target)
+    return {'ranking_accuracy': overall,
+            'pair_accuracy': [[None if np.isnan(v) else float(v) for v in row] for row in per_pair],
+            'pairs': int((target != TIE).sum()), 'count': len(dataset)}
+
+
+def evaluate_mpii(hourglass, annotations, input_size, device='cpu'):
+    """PCKh@0.5 of the hourglass on MPII photos -> (report, per-person predictions in pixels)."""
+    people = load_mpii(annotations)
+    predicted, crops = [], []
+    for person in people:
+        transform = crop_transform(person.center, person.scale * PERSON_BOX_PIXELS * MPII_CROP_MARGIN,
+                                   input_size)
+        crop = warp_crop(person.read_image(), transform, input_size)
+        crops.append(crop)
+        points = predict_joints(hourglass, torch.from_numpy(crop.transpose(2, 0, 1)[None].copy()), device)[0]
+        predicted.append(crop_to_image(points[0], transform))
+    target = np.stack([person.joints_2d for person in people])
+    per_joint, overall = pckh(np.stack(predicted), target, mpii_head_size(target[:, _HEAD_TOP], target[:, _NECK]),
+                              visible=np.stack([person.visible for person in people]))
+    report = {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'people': len(people)}
+    return report, crops, predicted
+
+
+def save_pair_figure(path, pair_accuracy, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    matrix = np.array([[np.nan if v is None else v for v in row] for row in pair_accuracy])
+    figure, axes = plt.subplots(figsize=(7, 6))
+    image = axes.imshow(matrix, vmin=0.5, vmax=1.0, cmap='viridis')
+    axes.set_xticks(range(len(DETECTED_NAMES)), DETECTED_NAMES, rotation=90)
+    axes.set_yticks(range(len(DETECTED_NAMES)), DETECTED_NAMES)
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, label='pairwise ranking accuracy')
+    figure.tight_layout()
+    atomic_write(path, lambda file: figure.savefig(file, format='png', dpi=110))
+    plt.close(figure)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--hourglass', help='hourglass checkpoint')
+    parser.add_argument('--prcnn', help='PRCNN checkpoint')
+    parser.add_argument('--data', default=str(DEFAULT_ROOT), help='Human3.6M folder (default: %(default)s)')
+    parser.add_argument('--subjects', type=int, nargs='+', default=[9], help='held-out subjects (default: 9)')
+    parser.add_argument('--count', type=int, default=2000, help='held-out renders (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=1, help='seed of the renders (default: %(default)s)')
+    parser.add_argument('--mpii', help='MPII JSON annotations (images beside it)')
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--json', help='write the report here')
+    parser.add_argument('--pair-figure', help='PNG of the per-pair ranking accuracy')
+    args = parser.parse_args(argv)
+    return cli.run(lambda: evaluate_command(args))
+
+
+def evaluate_command(args):
+    if not (args.hourglass or args.prcnn):
+        raise ValueError('give --hourglass, --prcnn or both')
+    hourglass, checkpoint = load_hourglass(args.hourglass, args.device) if args.hourglass else (None, None)
+    prcnn, prcnn_checkpoint = load_prcnn(args.prcnn, args.device) if args.prcnn else (None, None)
+    input_size = (checkpoint or prcnn_checkpoint)['input_size']
+    data = (checkpoint or prcnn_checkpoint)['config']['data']
+    if prcnn_checkpoint and checkpoint and prcnn_checkpoint['input_size'] != input_size:
+        raise ValueError(f'{args.prcnn}: input size {prcnn_checkpoint["input_size"]} differs from the '
+                         f'hourglass ({input_size})')
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        poses = load_poses(args.data, args.subjects)
+    renders = RenderedPoses(poses, args.count, size=input_size, seed=args.seed,
+                            camera_distance_mm=tuple(data['camera_distance_mm']),
+                            heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
+    report = {'subjects': args.subjects, 'renders': args.count, 'seed': args.seed, 'input_size': input_size}
+    if hourglass is not None:
+        report['hourglass'] = {'checkpoint': args.hourglass, **evaluate_hourglass(hourglass, renders, args.device)}
+        print(f'hourglass  PCKh@0.5 on {args.count} renders of S{args.subjects}: {report["hourglass"]["pckh"]:.3f}')
+        if args.mpii:
+            report['mpii'], _, _ = evaluate_mpii(hourglass, args.mpii, input_size, args.device)
+            print(f'hourglass  PCKh@0.5 on {report["mpii"]["people"]} MPII photos: {report["mpii"]["pckh"]:.3f}')
+    if prcnn is not None:
+        report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
+                           **evaluate_prcnn(prcnn, renders, args.device, hourglass)}
+        print(f'PRCNN      pairwise ranking accuracy: {report["prcnn"]["ranking_accuracy"]:.3f} '
+              f'({report["prcnn"]["pairs"]} untied pairs, heatmaps: {report["prcnn"]["heatmaps"]})')
+        if args.pair_figure:
+            save_pair_figure(args.pair_figure, report['prcnn']['pair_accuracy'],
+                             f'PRCNN pairwise ranking accuracy, renders of S{args.subjects}')
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=2).encode() + b'\n'))
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Train the stacked hourglass or PRCNN on synthetic renders of Human3.6M poses.
+
+    pose3d_train_image_model --config training/configs/image/hourglass_small.yaml --out runs/hourglass
+    pose3d_train_image_model --config training/configs/image/prcnn_small.yaml --out runs/prcnn
+
+The config's model.type picks the network. The hourglass regresses Gaussian heatmaps with a mean
+squared error on every stack (intermediate supervision). PRCNN reads the image and heatmaps, either
+the ground truth with noise (data.heatmaps: ground_truth) or those of a trained hourglass
+(data.heatmaps: hourglass, data.hourglass: its checkpoint), and is trained with binary
+cross-entropy on sigmoid(F_i - F_j) against the ranking (ties 0.5). Renders come from the
+training subjects; periodic evaluation uses held-out renders of data.eval_subjects. Run folders,
+checkpoints, resume and seeds follow the lifter's rules (training/experiment.py).
+"""
+import sys
+
+import numpy as np
+import torch
+from torch.nn import functional
+
+from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.models import hourglass as hourglass_model
+from pose3d_ros.models import prcnn as prcnn_model
+from pose3d_ros.models.hourglass import HEATMAP_STRIDE, build_hourglass, load_hourglass
+from pose3d_ros.models.prcnn import build_prcnn, pair_logits
+from training import experiment
+from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
+from training.datasets.renders import RenderedPoses, load_poses
+from training.evaluate_image_models import evaluate_hourglass, evaluate_prcnn
+
+NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT),
+            'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT)}
+HEATMAP_SOURCES = ('ground_truth', 'hourglass')
+
+DEFAULTS = {
+    'model': {'type': 'hourglass'},
+    'data': {
+        'root': None,                         # None: ../shared/data/h36m beside the checkout
+        'train_subjects': list(TRAIN_SUBJECTS),
+        'eval_subjects': [TEST_SUBJECTS[0]],
+        'frame_step': 1,                      # subsample the 10 fps poses
+        'input_size': 128,                    # crop side, pixels
+        'camera_distance_mm': [4000.0, 1200.0],  # virtual camera distance: mean, std
+        'heatmap_sigma': 1.0,                 # heatmap pixels
+        'tie_mm': 20.0,
+        'heatmaps': 'ground_truth',           # PRCNN input: 'ground_truth' (+ noise) or 'hourglass'
+        'hourglass': None,                    # hourglass checkpoint for heatmaps: hourglass
+        'heatmap_noise_px': 1.5,              # ground-truth heatmaps: joint jitter, heatmap pixels
+        'eval_count': 1000,                   # held-out renders
+        'workers': 1,                         # rendering processes
+    },
+    'train': {
+        'epochs': 10,
+        'samples_per_epoch': 20000,
+        'batch_size': 32,
+        'lr': 1.0e-3,
+        'lr_decay': 0.9,                      # exponential, per epoch
+        'weight_decay': 0.0,
+        'seed': 0,
+        'eval_every': 1,
+    },
+}
+
+
+def load_config(path):
+    config = experiment.load_config(path, DEFAULTS)
+    kind, data = config['model'].get('type'), config['data']
+    if kind not in NETWORKS:
+        raise ValueError(f'{path}: model.type must be one of {sorted(NETWORKS)}, got {kind!r}')
+    NETWORKS[kind][0](config['model'])
+    if data['heatmaps'] not in HEATMAP_SOURCES:
+        raise ValueError(f'{path}: data.heatmaps must be one of {HEATMAP_SOURCES}, got {data["heatmaps"]!r}')
+    if kind == 'prcnn' and data['heatmaps'] == 'hourglass' and not data['hourglass']:
+        raise ValueError(f'{path}: data.heatmaps is hourglass but data.hourglass names no checkpoint')
+    return config
+
+
+def noisy_heatmaps(rng, joints_2d, visible, size, sigma, jitter_px):
+    """Ground-truth heatmaps as a hourglass would give them: jittered peaks, random heights,
+    weaker on hidden joints. joints_2d (B, J, 2) crop pixels -> (B, J, size, size)."""
+    points = crop_to_heatmap(joints_2d, HEATMAP_STRIDE) + rng.normal(0, jitter_px, joints_2d.shape)
+    heights = rng.uniform(0.5, 1.0, visible.shape) * np.where(visible, 1.0, 0.6)
+    return (gaussian_heatmaps(points, size, sigma) * heights[..., None, None]).astype(np.float32)
+
+
+class Networks:
+    """The network being trained, and for PRCNN the source of its heatmap input."""
+
+    def __init__(self, config, device):
+        self.kind = config['model']['type']
+        self.config = config
+        self.device = device
+        self.model = NETWORKS[self.kind][0](config['model']).to(device)
+        self.hourglass = None
+        if self.kind == 'prcnn' and config['data']['heatmaps'] == 'hourglass':
+            self.hourglass, _ = load_hourglass(config['data']['hourglass'], device)
+
+    def heatmaps_for_prcnn(self, rng, batch, images):
+        data = self.config['data']
+        if self.hourglass is not None:
+            with torch.no_grad():
+                return self.hourglass(images)[-1]
+        maps = noisy_heatmaps(rng, batch['joints_2d'].numpy(), batch['visible'].numpy(),
+                              data['input_size'] // HEATMAP_STRIDE, data['heatmap_sigma'], data['heatmap_noise_px'])
+        return torch.from_numpy(maps).to(self.device)
+
+    def loss(self, rng, batch):
+        images = batch['image'].to(self.device).float() / 255
+        if self.kind == 'hourglass':
+            target = batch['heatmaps'].to(self.device)
+            return sum(functional.mse_loss(stack, target) for stack in self.model(images))
+        scores = self.model(images, self.heatmaps_for_prcnn(rng, batch, images))
+        return ranking_loss(scores, batch['ranking'].to(self.device))
+
+    def evaluate(self, dataset):
+        if self.kind == 'hourglass':
+            return evaluate_hourglass(self.model, dataset, self.device)
+        return evaluate_prcnn(self.model, dataset, self.device, self.hourglass)
+
+
+def ranking_loss(scores, ranking):
+    """Binary cross-entropy of sigmoid(F_i - F_j) against M (ties 0.5), off the diagonal."""
+    off_diagonal = ~torch.eye(ranking.shape[-1], dtype=torch.bool, device=ranking.device)
+    logits = pair_logits(scores)
+    return functional.binary_cross_entropy_with_logits(logits[:, off_diagonal], ranking[:, off_diagonal])
+
+
+def datasets(config):
+    data, settings = config['data'], config['train']
+    root = data['root'] or DEFAULT_ROOT
+    common = dict(size=data['input_size'], camera_distance_mm=tuple(data['camera_distance_mm']),
+                  heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
+    train = RenderedPoses(load_poses(root, data['train_subjects'], data['frame_step']),
+                          settings['samples_per_epoch'], seed=settings['seed'], **common)
+    held_out = RenderedPoses(load_poses(root, data['eval_subjects'], data['frame_step']),
+                             data['eval_count'], seed=settings['seed'] + 1, **common)
+    return train, held_out
+
+
+def train(config, out, device='auto', progress=True):
+    """Run (or resume) an experiment in folder `out`; returns the final checkpoint dict."""
+    run = experiment.RunFolder(out)
+    device = experiment.resolve_device(device)
+    settings, data = config['train'], config['data']
+    torch.manual_seed(settings['seed'])  # initial weights
+    networks = Networks(config, device)
+    model = networks.model
+    optimizer, scheduler = experiment.optimization(model, settings)
+    train_set, held_out = datasets(config)
+    previous = run.resume(config, device)
+    start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)
+
+    checkpoint = None
+    for epoch in range(start_epoch, settings['epochs']):
+        rng = np.random.default_rng([settings['seed'], epoch])
+        torch.manual_seed(settings['seed'] * 100003 + epoch)
+        train_set.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            train_set, batch_size=settings['batch_size'], shuffle=False, drop_last=True,
+            num_workers=data['workers'], persistent_workers=False)
+        model.train()
+        total, batches = 0.0, 0
+        bar = experiment.progress(loader, f'epoch {epoch + 1}/{settings["epochs"]}', progress)
+        for batch in bar:
+            loss = networks.loss(rng, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, batches = total + loss.item(), batches + 1
+            bar.set_postfix(loss=f'{loss.item():.5f}', refresh=False)
+        scheduler.step()
+        record = {'epoch': epoch + 1, 'lr': optimizer.param_groups[0]['lr'], 'loss': total / max(batches, 1)}
+        if experiment.evaluates_after(epoch, settings):
+            record.update({f'eval_{name}': value for name, value in networks.evaluate(held_out).items()
+                           if np.isscalar(value)})
+        history.append(record)
+        checkpoint = run.save_epoch({'format': NETWORKS[networks.kind][1], 'model': config['model'],
+                                     'input_size': data['input_size']}, config, model, optimizer, scheduler, history)
+    return checkpoint
+
+
+def main(argv=None):
+    return experiment.training_command(argv, __doc__, load_config, train)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
