@@ -21,17 +21,21 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pose3d_ros.models.hourglass import build_hourglass, load_hourglass  # noqa: E402
-from pose3d_ros.models.prcnn import build_prcnn, load_prcnn  # noqa: E402
-from training.export_onnx import example_inputs, export_onnx  # noqa: E402
+from pose3d_ros.inference.networks import example_inputs, export_onnx, image_input_shapes, load_network  # noqa: E402
+from pose3d_ros.models.hourglass import LastStack, build_hourglass  # noqa: E402
+from pose3d_ros.models.prcnn import build_prcnn  # noqa: E402
 
 CONFIGS = ROOT / 'training' / 'configs' / 'image'
 
 
-def default_model(kind):
+def default_network(kind):
+    """The `*_small.yaml` architecture with random weights -> (deployed module, input shapes)."""
     config = yaml.safe_load((CONFIGS / f'{kind}_small.yaml').read_text())
-    build = build_hourglass if kind == 'hourglass' else build_prcnn
-    return build(config['model']).eval(), config['data']['input_size']
+    size = config['data']['input_size']
+    if kind == 'hourglass':
+        return LastStack(build_hourglass(config['model'])).eval(), image_input_shapes(size)
+    model = build_prcnn(config['model']).eval()
+    return model, image_input_shapes(size, model.joints)
 
 
 def time_session(path, feeds, threads, warmup, runs):
@@ -61,16 +65,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     medians = {}
     with tempfile.TemporaryDirectory() as folder:
-        for kind, path, load in (('hourglass', args.hourglass, load_hourglass), ('prcnn', args.prcnn, load_prcnn)):
-            if path:
-                model, checkpoint = load(path)
-                size = checkpoint['input_size']
-            else:
-                model, size = default_model(kind)
+        for kind, path in (('hourglass', args.hourglass), ('prcnn', args.prcnn)):
+            module, shapes = load_network(kind, path) if path else default_network(kind)
+            size = shapes['image'][-1]
             onnx_path = Path(folder) / f'{kind}.onnx'
-            export_onnx(kind, model, size, onnx_path)
-            feeds = {name: tensor.numpy() for name, tensor in
-                     zip(('image', 'heatmaps'), example_inputs(kind, model, size, 1).values())}
+            export_onnx(kind, module, shapes, onnx_path)
+            feeds = {name: tensor.numpy() for name, tensor in example_inputs(kind, shapes).items()}
             times = time_session(onnx_path, feeds, args.threads, args.warmup, args.runs)
             medians[kind] = float(np.median(times))
             low, high = np.percentile(times, [10, 90])

@@ -19,6 +19,12 @@ def ranking_matrix(depths, tie_mm):
     return matrix
 
 
+def probabilities_from_scores(scores):
+    """PRCNN's (..., N) depth scores F -> (..., N, N) P_ij = sigmoid(F_i - F_j), i behind j."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return (1 / (1 + np.exp(scores[..., None, :] - scores[..., :, None]))).astype(np.float32)
+
+
 def discretize(probabilities, tie_band):
     """Discretize predicted P into BEHIND / FRONT / TIE with a band of half-width tie_band around 0.5."""
     if not 0.0 <= tie_band <= 0.5:

@@ -4,8 +4,8 @@
         --subjects 9 --count 2000 --json report.json --pair-figure pairs.png
 
 Renders: poses of the given subjects (held out from training) seen by virtual cameras.
-Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the neck/nose-head
-top segment (MPII's upper neck-head top) in pixels. PRCNN: per joint pair, the share of frames
+Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the drawn head
+from upper neck to head top (MPII's head segment) in pixels. PRCNN: per joint pair, the share of frames
 whose untied order sigmoid(F_i - F_j) gets right (DRPose3D's Figure 6), and its mean over pairs,
 reading the hourglass's heatmaps when --hourglass is given, clean ground-truth heatmaps otherwise.
 MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annotated centre and

@@ -53,6 +53,7 @@ _PART_A = np.array([part[0] for part in BODY_PARTS])
 _PART_B = np.array([part[1] for part in BODY_PARTS])
 _PART_RADII = np.array([part[2:4] for part in BODY_PARTS], dtype=np.float64)
 _PART_MATERIAL = np.array([MATERIALS.index(part[4]) for part in BODY_PARTS])
+_HEAD_PART = next(index for index, part in enumerate(BODY_PARTS) if part[:2] == (HEAD_CENTRE, HEAD_TOP))
 # Radius of the body around each of the 17 joints: the thickest part that ends there.
 JOINT_RADII = np.array([max([r for a, b, ra, rb, _ in BODY_PARTS for j, r in ((a, ra), (b, rb)) if j == joint],
                             default=40.0) for joint in range(len(JOINT_NAMES))])
@@ -75,6 +76,7 @@ class Rendering:
     visible: np.ndarray      # (16,) bool: inside the crop and not hidden behind another part
     pose_camera: np.ndarray  # (17, 3) float32 mm, the camera-frame pose
     focal: float             # crop pixels per unit of normalized image coordinates
+    head_size: float         # crop pixels: the drawn head from its bottom (MPII's upper neck) to its top
 
 
 def _unit(vector):
@@ -289,7 +291,17 @@ def render_person(rng, pose_camera, size, appearance=None):
     return Rendering(image=image, joints_2d=joints_2d.astype(np.float32),
                      depths=joints[:, 2].astype(np.float32),
                      visible=visibility(buffers, joints_2d, joints[:, 2], body_radii),
-                     pose_camera=pose_camera.astype(np.float32), focal=float(focal))
+                     pose_camera=pose_camera.astype(np.float32), focal=float(focal),
+                     head_size=head_size_px(anchors, radii[_HEAD_PART], focal))
+
+
+def head_size_px(anchors, head_radii, focal):
+    """Length in pixels, at the head's depth, of the head capsule from end to end: what MPII's
+    PCKh calls the head segment (upper neck to head top). The 17 joints hold no such segment:
+    Human3.6M's neck/nose-head bone (115 mm) spans half a head."""
+    bottom, top = anchors[HEAD_CENTRE], anchors[HEAD_TOP]
+    length_mm = float(np.linalg.norm(top - bottom)) + float(head_radii.sum())
+    return focal * length_mm / float((bottom[2] + top[2]) / 2)
 
 
 def _camera_effects(rng, image):

@@ -83,6 +83,17 @@ class StackedHourglass(nn.Module):
         return heatmaps
 
 
+class LastStack(nn.Module):
+    """The hourglass as deployed: only the last stack's heatmaps (B, J, S/4, S/4)."""
+
+    def __init__(self, hourglass):
+        super().__init__()
+        self.hourglass = hourglass
+
+    def forward(self, image):
+        return self.hourglass(image)[-1]
+
+
 HOURGLASSES = {'hourglass': StackedHourglass}
 
 

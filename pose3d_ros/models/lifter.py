@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from pose3d_ros.models.checkpoint import build_model, load_checkpoint
-from pose3d_ros.skeleton import (DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, NON_ROOT_JOINTS,
-                                 NUM_JOINTS, ROOT)
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, NON_ROOT_JOINTS, ROOT
 
 CHECKPOINT_FORMAT = 'pose3d_ros.lifter/1'
 # Shipped checkpoints and their model card (pose3d_ros/weights/MODEL_CARD.md).
@@ -31,6 +30,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parents[1] / 'weights'
 DEFAULT_LIFTER = WEIGHTS_DIR / 'lifter_dpnet.pt'  # what the lifter node loads by default
 NUM_INPUT_JOINTS = len(DETECTED_JOINTS)
 NUM_OUTPUT_JOINTS = len(NON_ROOT_JOINTS)
+_ROOT_FIRST_TO_JOINT_ORDER = torch.tensor([ROOT, *NON_ROOT_JOINTS]).argsort()
 
 
 class ResidualMLP(nn.Module):
@@ -72,19 +72,18 @@ class Lifter(nn.Module):
             buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype).reshape(buffer.shape))
 
     def _joints(self, joints_2d):
-        return (joints_2d.reshape(len(joints_2d), -1) - self.input_mean) / self.input_std
+        return (joints_2d.flatten(1) - self.input_mean) / self.input_std
 
     @staticmethod
     def _ranking(ranking):
         # M in {0, 0.5, 1} -> {-1, 0, 1}: ties and the diagonal carry no signal.
-        return (2 * ranking - 1).reshape(len(ranking), -1)
+        return (2 * ranking - 1).flatten(1)
 
     def to_millimetres(self, standardized):
         """(B, 48) standardized output -> (B, 17, 3) mm, root at the origin."""
-        relative = (standardized * self.target_std + self.target_mean).reshape(-1, NUM_OUTPUT_JOINTS, 3)
-        pose = relative.new_zeros(len(relative), NUM_JOINTS, 3)
-        pose[:, NON_ROOT_JOINTS] = relative
-        return pose
+        relative = (standardized * self.target_std + self.target_mean).unflatten(1, (NUM_OUTPUT_JOINTS, 3))
+        # Prepend the root's zeros and gather into joint order: no batch size in the graph (ONNX export).
+        return nn.functional.pad(relative, (0, 0, 1, 0))[:, _ROOT_FIRST_TO_JOINT_ORDER]
 
     def standardize_targets(self, poses_mm):
         """(B, 17, 3) root-relative poses (mm) -> (B, 48) standardized regression targets."""
@@ -104,7 +103,7 @@ class Lifter(nn.Module):
             mirrored_ranking = ranking[:, DETECTED_FLIP_PERMUTATION][:, :, DETECTED_FLIP_PERMUTATION]
             ranking = torch.cat([ranking, mirrored_ranking])
         poses = self.to_millimetres(self(torch.cat([joints_2d, mirrored_joints]), ranking)['pose'])
-        direct, mirrored = poses[:len(joints_2d)], poses[len(joints_2d):]
+        direct, mirrored = poses.unflatten(0, (2, -1)).unbind()
         return (direct + mirrored[:, FLIP_PERMUTATION] * direct.new_tensor([-1, 1, 1])) / 2
 
 
@@ -162,6 +161,17 @@ class OrdinalLifter(Lifter):
         depths_in = (depths - depths.mean(1, keepdim=True)) / (depths.std(1, keepdim=True) + 1e-6)
         pose = self.reconstruction(torch.cat([self._joints(joints_2d), depths_in], dim=1))
         return {'pose': pose, 'stages': [pose], 'ordinal_depth': depths}
+
+
+class LifterInference(nn.Module):
+    """The lifter as deployed: joints_2d [, ranking] -> (B, 17, 3) mm, mirror-averaged."""
+
+    def __init__(self, lifter):
+        super().__init__()
+        self.lifter = lifter
+
+    def forward(self, joints_2d, ranking=None):
+        return self.lifter.predict(joints_2d, ranking, mirror_average=True)
 
 
 LIFTERS = {'baseline': BaselineLifter, 'dpnet': DPNet, 'ordinal': OrdinalLifter}

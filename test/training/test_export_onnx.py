@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from pose3d_ros.models import hourglass, prcnn
+from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from training import export_onnx
 
 
-def save(tmp_path, kind, model, name):
+def save(tmp_path, kind, model, spec, name):
     fmt = hourglass.CHECKPOINT_FORMAT if kind == 'hourglass' else prcnn.CHECKPOINT_FORMAT
-    spec = ({'type': 'hourglass', 'stacks': 2, 'channels': 16, 'depth': 2} if kind == 'hourglass'
-            else {'type': 'prcnn', 'depth': 18, 'width': 8})
     torch.save({'format': fmt, 'model': spec, 'state_dict': model.state_dict(), 'input_size': 64}, tmp_path / name)
     return tmp_path / name
 
@@ -22,19 +21,23 @@ def save(tmp_path, kind, model, name):
 def checkpoints(tmp_path_factory):
     folder = tmp_path_factory.mktemp('image_models')
     torch.manual_seed(0)
-    return (save(folder, 'hourglass', hourglass.build_hourglass({'type': 'hourglass', 'stacks': 2, 'channels': 16,
-                                                                 'depth': 2}), 'hourglass.pt'),
-            save(folder, 'prcnn', prcnn.build_prcnn({'type': 'prcnn', 'depth': 18, 'width': 8}), 'prcnn.pt'))
+    hourglass_spec = {'type': 'hourglass', 'stacks': 2, 'channels': 16, 'depth': 2}
+    prcnn_spec = {'type': 'prcnn', 'depth': 18, 'width': 8}
+    return {'hourglass': save(folder, 'hourglass', hourglass.build_hourglass(hourglass_spec), hourglass_spec,
+                              'hourglass.pt'),
+            'prcnn': save(folder, 'prcnn', prcnn.build_prcnn(prcnn_spec), prcnn_spec, 'prcnn.pt'),
+            'lifter': DEFAULT_LIFTER}
 
 
 @pytest.mark.parametrize('dynamic', [False, True])
 def test_export_matches_pytorch_in_onnx_runtime(checkpoints, tmp_path, capsys, dynamic):
-    arguments = ['--hourglass', str(checkpoints[0]), '--prcnn', str(checkpoints[1]), '--out-dir', str(tmp_path)]
-    assert export_onnx.main(arguments + (['--dynamic-batch'] if dynamic else ['--batch', '2'])) == 0
+    arguments = [argument for kind, path in checkpoints.items() for argument in (f'--{kind}', str(path))]
+    arguments += ['--out-dir', str(tmp_path)] + (['--dynamic-batch'] if dynamic else ['--batch', '2'])
+    assert export_onnx.main(arguments) == 0
     errors = [float(value) for value in re.findall(r'= ([0-9.e+-]+)', capsys.readouterr().out)]
-    print('max abs error hourglass, prcnn:', errors)
-    assert len(errors) == 2 and max(errors) < 1e-4
-    for name, output in (('hourglass', 'heatmaps'), ('prcnn', 'depth_scores')):
+    print('max abs error hourglass, prcnn, lifter (mm):', errors)
+    assert len(errors) == 3 and max(errors[:2]) < 1e-4 and errors[2] < 1e-2
+    for name, output in (('hourglass', 'heatmaps'), ('prcnn', 'depth_scores'), ('lifter', 'pose_mm')):
         model = onnx.load(tmp_path / f'{name}.onnx')
         onnx.checker.check_model(model)
         assert [o.name for o in model.graph.output] == [output]
@@ -50,3 +53,5 @@ def test_export_errors_name_the_file(tmp_path, capsys):
     assert export_onnx.main(['--prcnn', str(tmp_path / 'broken.pt'), '--out-dir', str(tmp_path)]) == 2
     assert 'broken.pt: not a readable prcnn checkpoint' in capsys.readouterr().err
     assert not (tmp_path / 'prcnn.onnx').exists()
+    assert export_onnx.main(['--out-dir', str(tmp_path)]) == 2
+    assert 'give at least one of --hourglass, --prcnn, --lifter' in capsys.readouterr().err

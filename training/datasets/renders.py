@@ -13,12 +13,11 @@ from pose3d_ros.camera import world_to_camera
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.models.hourglass import HEATMAP_STRIDE
 from pose3d_ros.ranking import ranking_matrix
-from pose3d_ros.skeleton import JOINT_NAMES, ROOT
+from pose3d_ros.skeleton import ROOT
 from training.augmentation import sample_virtual_cameras
 from training.datasets.h36m import load_h36m
 from training.render import render_person
 
-_J = {name: index for index, name in enumerate(JOINT_NAMES)}
 MIN_JOINT_DEPTH_MM = 800.0  # nearer than this the camera would stand inside the person
 
 
@@ -37,8 +36,8 @@ class RenderedPoses(torch.utils.data.Dataset):
 
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joints_2d (J, 2) crop pixels,
     visible (J,), depths (J,) mm, ranking (J, J) (eq. 1, ties 0.5), J = DETECTED_JOINTS, and
-    head_size: the PCKh reference, the 3D neck/nose-head top segment (MPII's upper neck-head top)
-    in crop pixels at the head's depth, which unlike its 2D projection does not shrink with the view.
+    head_size: the PCKh reference, the drawn head's upper neck-head top length in crop pixels at
+    the head's depth, which unlike its 2D projection does not shrink with the view.
     """
 
     def __init__(self, poses_world, count, size=128, seed=0, camera_distance_mm=(4000.0, 1200.0),
@@ -81,13 +80,8 @@ class RenderedPoses(torch.utils.data.Dataset):
             'visible': torch.from_numpy(rendering.visible),
             'depths': torch.from_numpy(rendering.depths),
             'ranking': torch.from_numpy(ranking_matrix(rendering.depths, self.tie_mm)),
-            'head_size': torch.tensor(head_size_px(rendering), dtype=torch.float32),
+            'head_size': torch.tensor(rendering.head_size, dtype=torch.float32),
         }
-
-
-def head_size_px(rendering):
-    neck, head = rendering.pose_camera[_J['neck_nose']], rendering.pose_camera[_J['head']]
-    return rendering.focal * float(np.linalg.norm(head - neck)) / float((head[2] + neck[2]) / 2)
 
 
 def contact_sheet(dataset, count, columns=8):

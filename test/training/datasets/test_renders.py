@@ -28,7 +28,11 @@ def test_items_are_consistent_and_deterministic(poses):
     inside = np.all((item['joints_2d'].numpy() > 2) & (item['joints_2d'].numpy() < 61), axis=1)
     peaks, _ = decode_heatmaps(item['heatmaps'].numpy())
     np.testing.assert_allclose(heatmap_to_crop(peaks, 4)[inside], item['joints_2d'].numpy()[inside], atol=0.05)
-    assert item['head_size'] > 0
+    # The drawn head spans upper neck to head top: about twice Human3.6M's neck/nose-head bone.
+    rendering = dataset.rendering(5)
+    bone_px = rendering.focal * np.linalg.norm(rendering.pose_camera[10] - rendering.pose_camera[9]) / \
+        rendering.pose_camera[9:11, 2].mean()
+    assert 1.6 < item['head_size'] / bone_px < 2.6
     again = dataset[5]
     assert all(torch.equal(item[key], again[key]) for key in item)
     dataset.set_epoch(1)

@@ -1,0 +1,71 @@
+"""Backends that run one network behind the same call: backend(image=..., heatmaps=...) -> array.
+
+Inputs and the output are numpy float32 arrays with a batch axis; input names are the ONNX
+export's (`image`, `heatmaps`). ONNX Runtime runs the exported files (CPU here; CUDA or TensorRT
+execution providers where installed); PyTorch runs the checkpoints and is the reference.
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pose3d_ros.inference.networks import load_network
+
+
+class OnnxRuntimeBackend:
+    """One ONNX file in an ONNX Runtime session."""
+
+    def __init__(self, path, providers=None, threads=None):
+        import onnxruntime
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ValueError(f'{self.path}: ONNX model not found')
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        available = onnxruntime.get_available_providers()
+        providers = [p for p in (providers or available) if p in available] or ['CPUExecutionProvider']
+        try:
+            self.session = onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own types for truncated or foreign files
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ValueError(f'{self.path}: not a loadable ONNX model ({message})') from None
+        self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.name = 'onnxruntime'
+        self.device = self.session.get_providers()[0]
+        self.precision = 'fp32'
+
+    def __call__(self, **inputs):
+        if set(inputs) != set(self.input_names):
+            raise ValueError(f'{self.path}: expects inputs {list(self.input_names)}, got {sorted(inputs)}')
+        feeds = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in inputs.items()}
+        return self.session.run(None, feeds)[0]
+
+
+class TorchBackend:
+    """A PyTorch module (eval mode) on a device, optionally in half precision."""
+
+    def __init__(self, module, input_names, device='cpu', half=False):
+        self.device = torch.device(device)
+        self.half = bool(half)
+        self.module = module.eval().to(self.device)
+        if self.half:
+            self.module = self.module.half()
+        self.input_names = tuple(input_names)
+        self.name = 'pytorch'
+        self.precision = 'fp16' if self.half else 'fp32'
+
+    @torch.no_grad()
+    def __call__(self, **inputs):
+        if set(inputs) != set(self.input_names):
+            raise ValueError(f'expects inputs {list(self.input_names)}, got {sorted(inputs)}')
+        dtype = torch.float16 if self.half else torch.float32
+        tensors = [torch.as_tensor(inputs[name]).to(self.device, dtype) for name in self.input_names]
+        return self.module(*tensors).float().cpu().numpy()
+
+
+def torch_backend(kind, checkpoint, device='cpu', half=False):
+    """A TorchBackend for a hourglass, PRCNN or lifter checkpoint -> (backend, {input name: shape})."""
+    module, shapes = load_network(kind, checkpoint)
+    return TorchBackend(module, shapes, device, half), shapes

@@ -1,0 +1,96 @@
+"""The pose pipeline the nodes and benchmarks share: image -> 2D joints + ranking -> 3D pose.
+
+Per frame: a square person crop (the given box, else the box tracked from the previous frame's
+joints, else the whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement
+mapped back to image pixels with per-joint confidence, PRCNN's depth scores turned into the
+ranking matrix, and the lifter on the undistorted normalized joints and that ranking.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pose3d_ros.camera import pixels_to_normalized
+from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
+from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
+from pose3d_ros.models.hourglass import HEATMAP_STRIDE
+from pose3d_ros.ranking import discretize, probabilities_from_scores
+
+
+@dataclass
+class Detection2D:
+    """One person in one image; joints in DETECTED_JOINTS order."""
+    joints_2d: np.ndarray      # (16, 2) image pixels
+    confidence: np.ndarray     # (16,) heatmap peak heights
+    crop_center: np.ndarray    # (2,) image pixels
+    crop_side: float           # image pixels
+    probabilities: np.ndarray  # (16, 16) P_ij, joint i behind joint j
+    ranking: np.ndarray        # (16, 16) discretized: 1 behind, 0 in front, 0.5 tie
+
+
+class PersonTracker:
+    """The crop for the next frame: the box around the last confident joints grown by `margin`,
+    or the whole frame when there is none (start, or mean confidence under `min_confidence`)."""
+
+    def __init__(self, margin=1.3, min_confidence=0.2):
+        self.margin, self.min_confidence = margin, min_confidence
+        self.center, self.side = None, None
+
+    @property
+    def tracking(self):
+        return self.center is not None
+
+    def box(self, image_shape):
+        if self.tracking:
+            return self.center, self.side
+        height, width = image_shape[:2]
+        return np.array([(width - 1) / 2, (height - 1) / 2]), float(max(height, width))
+
+    def update(self, joints_2d, confidence):
+        confident = confidence >= self.min_confidence
+        if confidence.mean() < self.min_confidence or confident.sum() < 2:
+            self.center, self.side = None, None
+            return
+        low, high = joints_2d[confident].min(0), joints_2d[confident].max(0)
+        self.center = (low + high) / 2
+        self.side = float(max((high - low).max() * self.margin, 1.0))
+
+
+class PosePipeline:
+    """hourglass(image) and prcnn(image, heatmaps) are backends (pose3d_ros.inference.backends);
+    lifter is a pose3d_ros.models.lifter.Lifter or None (2D stages only)."""
+
+    def __init__(self, hourglass, prcnn, input_size, lifter=None, tie_band=0.1, tracker=None):
+        self.hourglass, self.prcnn, self.lifter = hourglass, prcnn, lifter
+        self.input_size = int(input_size)
+        self.tie_band = tie_band
+        self.tracker = tracker or PersonTracker()
+
+    def detect(self, image, box=None):
+        """(H, W, 3) uint8 RGB image [, (center, side) box] -> Detection2D."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f'image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}')
+        center, side = box if box is not None else self.tracker.box(image.shape)
+        transform = crop_transform(center, side, self.input_size)
+        crop = warp_crop(image, transform, self.input_size)
+        network_input = (crop.transpose(2, 0, 1)[None] * np.float32(1 / 255)).astype(np.float32)
+        heatmaps = self.hourglass(image=network_input)
+        peaks, confidence = decode_heatmaps(heatmaps[0])
+        joints = crop_to_image(heatmap_to_crop(peaks, HEATMAP_STRIDE), transform)
+        probabilities = probabilities_from_scores(self.prcnn(image=network_input, heatmaps=heatmaps)[0])
+        if box is None:
+            self.tracker.update(joints, confidence)
+        return Detection2D(joints_2d=joints.astype(np.float32), confidence=confidence,
+                           crop_center=np.asarray(center, np.float64), crop_side=float(side),
+                           probabilities=probabilities, ranking=discretize(probabilities, self.tie_band))
+
+    @torch.no_grad()
+    def lift(self, detection, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
+        """Detection2D + the camera's intrinsics -> (17, 3) mm, root-relative, optical frame."""
+        if self.lifter is None:
+            raise ValueError('this pipeline has no lifter')
+        normalized = pixels_to_normalized(detection.joints_2d, focal, center, radial, tangential)
+        joints = torch.from_numpy(normalized.astype(np.float32))[None]
+        ranking = torch.from_numpy(detection.ranking)[None] if self.lifter.uses_ranking else None
+        return self.lifter.predict(joints, ranking, mirror_average=True)[0].numpy()
