@@ -18,6 +18,7 @@ CONSOLE_SCRIPTS = [
     'pose3d_eval_image_models = training.evaluate_image_models:main',
     'pose3d_export_onnx = training.export_onnx:main',
     'pose3d_render_samples = training.datasets.renders:main',
+    'pose3d_build_engines = pose3d_ros.inference.build_engines:main',
 ]
 
 setup(

@@ -1,15 +1,21 @@
 """Backends that run one network behind the same call: backend(image=..., heatmaps=...) -> array.
 
-Inputs and the output are numpy float32 arrays with a batch axis; input names are the ONNX
-export's (`image`, `heatmaps`). ONNX Runtime runs the exported files (CPU here; CUDA or TensorRT
-execution providers where installed); PyTorch runs the checkpoints and is the reference.
+Inputs and the output are numpy float32 arrays with a batch axis; input names are those of
+pose3d_ros.inference.networks (`image`, `heatmaps`; `joints_2d`, `ranking`). ONNX Runtime runs
+ONNX exports (CPU here; CUDA or TensorRT execution providers where installed); PyTorch runs the
+checkpoints and is the reference; TensorRT (pose3d_ros.inference.engines) runs engines built
+from the ONNX exports. `make_backend` builds any of them from a checkpoint.
 """
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pose3d_ros.inference.networks import load_network
+from pose3d_ros.inference.networks import cached_onnx, load_network
+
+BACKENDS = ('onnxruntime', 'pytorch', 'tensorrt')
+PRECISIONS = {'onnxruntime': ('fp32',), 'pytorch': ('fp32', 'fp16'), 'tensorrt': ('fp32', 'fp16', 'int8')}
+DEFAULT_CACHE_DIR = Path('~/.cache/pose3d_ros')  # onnx/ exports and engines/ per device
 
 
 class OnnxRuntimeBackend:
@@ -65,7 +71,26 @@ class TorchBackend:
         return self.module(*tensors).float().cpu().numpy()
 
 
-def torch_backend(kind, checkpoint, device='cpu', half=False):
-    """A TorchBackend for a hourglass, PRCNN or lifter checkpoint -> (backend, {input name: shape})."""
-    module, shapes = load_network(kind, checkpoint)
-    return TorchBackend(module, shapes, device, half), shapes
+def make_backend(kind, checkpoint, backend='onnxruntime', precision='fp32', device='cpu', threads=None,
+                 cache_dir=DEFAULT_CACHE_DIR, calibration=None):
+    """A backend running the `kind` network of a .pt checkpoint.
+
+    ONNX Runtime and TensorRT run the checkpoint's ONNX export, made once into cache_dir/onnx;
+    TensorRT keeps its engines in cache_dir/engines (calibration: CalibrationBatches, INT8 only).
+    threads: ONNX Runtime's intra-op threads (None: its default).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
+    if precision not in PRECISIONS[backend]:
+        raise ValueError(f'the {backend} backend runs {PRECISIONS[backend]}, not {precision!r}')
+    cache_dir = Path(cache_dir).expanduser()
+    if backend == 'pytorch':
+        module, shapes = load_network(kind, checkpoint, device)
+        return TorchBackend(module, shapes, device, half=precision == 'fp16')
+    onnx_path = cached_onnx(kind, checkpoint, cache_dir / 'onnx')
+    if backend == 'onnxruntime':
+        return OnnxRuntimeBackend(onnx_path, threads=threads)
+    from pose3d_ros.inference.engines import TensorRTBackend
+
+    _, shapes = load_network(kind, checkpoint)
+    return TensorRTBackend(onnx_path, precision, shapes, cache_dir / 'engines', calibration)

@@ -1,16 +1,12 @@
 import numpy as np
 import pytest
-import torch
 
 from pose3d_ros.crop import crop_transform
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.inference.backends import OnnxRuntimeBackend, TorchBackend
-from pose3d_ros.inference.pipeline import PersonTracker, PosePipeline
-from pose3d_ros.models.hourglass import LastStack, StackedHourglass
-from pose3d_ros.models.lifter import DEFAULT_LIFTER, load_lifter
-from pose3d_ros.models.prcnn import PRCNN
+from pose3d_ros.inference.backends import OnnxRuntimeBackend, make_backend
+from pose3d_ros.inference.networks import cached_onnx
+from pose3d_ros.inference.pipeline import STAGES, PersonTracker, PosePipeline, build_pipeline
 from pose3d_ros.skeleton import ROOT
-from pose3d_ros.inference.networks import export_onnx, image_input_shapes
 
 SIZE = 64
 JOINTS_IN_IMAGE = np.array([[300.0 + 7 * k, 200.0 + 11 * k] for k in range(16)])
@@ -56,41 +52,38 @@ def test_the_tracker_follows_confident_joints_and_falls_back_to_the_whole_frame(
     assert not tracker.tracking and tracker.box((480, 640, 3))[1] == 640
 
 
-@pytest.fixture(scope='module')
-def networks(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp('onnx')
-    hourglass, prcnn = StackedHourglass(1, 16, 2).eval(), PRCNN(18, 8).eval()
-    export_onnx('hourglass', LastStack(hourglass), image_input_shapes(SIZE), folder / 'hourglass.onnx')
-    export_onnx('prcnn', prcnn, image_input_shapes(SIZE, 16), folder / 'prcnn.onnx')
-    return hourglass, prcnn, folder
-
-
-def test_onnx_runtime_and_pytorch_backends_agree_end_to_end(networks):
-    hourglass, prcnn, folder = networks
+def test_onnx_runtime_and_pytorch_backends_agree_end_to_end(checkpoints):
     image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
-    lifter, _ = load_lifter(DEFAULT_LIFTER)
     results = []
-    for backends in ((TorchBackend(LastStack(hourglass), ['image']), TorchBackend(prcnn, ['image', 'heatmaps'])),
-                     (OnnxRuntimeBackend(folder / 'hourglass.onnx', threads=1),
-                      OnnxRuntimeBackend(folder / 'prcnn.onnx', threads=1))):
-        pipeline = PosePipeline(*backends, SIZE, lifter=lifter)
+    for backend in ('pytorch', 'onnxruntime'):
+        pipeline = build_pipeline(**checkpoints, backend=backend, threads=1)
+        assert pipeline.input_size == SIZE and pipeline.lifter.name == backend
         detection = pipeline.detect(image)
         results.append((detection, pipeline.lift(detection, focal=(150.0, 150.0), center=(80.0, 60.0))))
+        assert list(pipeline.stage_ms) == list(STAGES) and all(ms > 0 for ms in pipeline.stage_ms.values())
     (torch_detection, torch_pose), (onnx_detection, onnx_pose) = results
     np.testing.assert_allclose(onnx_detection.probabilities, torch_detection.probabilities, atol=1e-4)
     np.testing.assert_allclose(onnx_detection.confidence, torch_detection.confidence, atol=1e-4)
     np.testing.assert_allclose(onnx_pose, torch_pose, atol=1e-2)
     assert torch_pose.shape == (17, 3) and np.all(torch_pose[ROOT] == 0)
+    assert sorted(path.suffix for path in (checkpoints['cache_dir'] / 'onnx').iterdir()) == ['.onnx'] * 3
 
 
-def test_bad_model_files_are_named(tmp_path, networks):
+def test_backend_choices_are_checked(checkpoints):
+    with pytest.raises(ValueError, match=r"backend must be one of \('onnxruntime', 'pytorch', 'tensorrt'\), got 'tvm'"):
+        make_backend('prcnn', checkpoints['prcnn'], 'tvm')
+    with pytest.raises(ValueError, match=r"the onnxruntime backend runs \('fp32',\), not 'fp16'"):
+        make_backend('prcnn', checkpoints['prcnn'], 'onnxruntime', 'fp16')
+
+
+def test_bad_model_files_are_named(tmp_path, checkpoints):
+    exported = cached_onnx('prcnn', checkpoints['prcnn'], checkpoints['cache_dir'] / 'onnx')
     with pytest.raises(ValueError, match=r'missing\.onnx: ONNX model not found'):
         OnnxRuntimeBackend(tmp_path / 'missing.onnx')
     truncated = tmp_path / 'truncated.onnx'
-    truncated.write_bytes((networks[2] / 'prcnn.onnx').read_bytes()[:5000])
+    truncated.write_bytes(exported.read_bytes()[:5000])
     with pytest.raises(ValueError, match=r'truncated\.onnx: not a loadable ONNX model'):
         OnnxRuntimeBackend(truncated)
-    backend = OnnxRuntimeBackend(networks[2] / 'prcnn.onnx')
-    with pytest.raises(ValueError, match=r"prcnn\.onnx: expects inputs \['image', 'heatmaps'\], got \['image'\]"):
+    backend = OnnxRuntimeBackend(exported)
+    with pytest.raises(ValueError, match=r"prcnn-[0-9a-f]+\.onnx: expects inputs \['image', 'heatmaps'\], got \['image'\]"):
         backend(image=np.zeros((1, 3, SIZE, SIZE), np.float32))
