@@ -9,6 +9,7 @@ from setuptools import find_packages, setup
 CONSOLE_SCRIPTS = [
     'pose3d_run = pose3d_ros.run:main',
     'skeleton_replay = pose3d_ros.nodes.skeleton_replay:main',
+    'lifter = pose3d_ros.nodes.lifter:main',
     'pose3d_h36m_stats = training.h36m_stats:main',
     'pose3d_train_lifter = training.train_lifter:main',
     'pose3d_eval_lifter = training.evaluate_lifter:main',

@@ -65,7 +65,7 @@ def test_install_space_holds_library_interfaces_and_executables(colcon_style_ins
     assert 'extend_path' in (package_dir / '__init__.py').read_text()  # ours, not rosidl's
     assert (package_dir / 'msg' / '_skeleton3_d.py').is_file()
     assert (package_dir / 'nodes' / 'skeleton_replay.py').is_file()
-    for executable in ('pose3d_run', 'skeleton_replay'):
+    for executable in ('pose3d_run', 'skeleton_replay', 'lifter'):
         assert os.access(prefix / 'lib' / 'pose3d_ros' / executable, os.X_OK)
     for shared in ('package.xml', 'config/pose3d.yaml', 'launch/pose3d.launch.py'):
         assert (prefix / 'share' / 'pose3d_ros' / shared).is_file()

@@ -71,6 +71,19 @@ class PersonTracker:
         self.side = float(max((high - low).max() * self.margin, 1.0))
 
 
+def lift_joints(lifter, joints_2d_px, ranking, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
+    """The lifter backend on one person: (16, 2) DETECTED_JOINTS pixels, their (16, 16) ranking
+    (ignored by lifters without a ranking input; may then be None) and the camera's intrinsics
+    (pose3d_ros.camera's lens model) -> (17, 3) mm, root-relative, optical frame."""
+    normalized = pixels_to_normalized(joints_2d_px, focal, center, radial, tangential)
+    inputs = {'joints_2d': normalized[None].astype(np.float32)}
+    if 'ranking' in lifter.input_names:
+        if ranking is None:
+            raise ValueError('this lifter needs a ranking matrix')
+        inputs['ranking'] = np.asarray(ranking, dtype=np.float32)[None]
+    return lifter(**inputs)[0]
+
+
 STAGES = ('crop', 'hourglass', 'prcnn', 'decode', 'lifter')
 
 
@@ -121,11 +134,7 @@ class PosePipeline:
         if self.lifter is None:
             raise ValueError('this pipeline has no lifter')
         self._clock = time.perf_counter()
-        normalized = pixels_to_normalized(detection.joints_2d, focal, center, radial, tangential)
-        inputs = {'joints_2d': normalized[None].astype(np.float32)}
-        if 'ranking' in self.lifter.input_names:
-            inputs['ranking'] = detection.ranking[None].astype(np.float32)
-        pose = self.lifter(**inputs)[0]
+        pose = lift_joints(self.lifter, detection.joints_2d, detection.ranking, focal, center, radial, tangential)
         self._lap('lifter')
         return pose
 

@@ -5,11 +5,15 @@ built-in walking clip is seen by a virtual pinhole camera, and each frame is pub
   keypoints_2d              pose3d_ros/Keypoints2D  the 16 detected joints, projected
   ranking                   pose3d_ros/DepthRanking ground-truth ranking of those 16 joints (eq. 1)
   ground_truth/skeleton     pose3d_ros/Skeleton3D   all 17 joints, root-relative, root known
-(relative names: the runner and launch files put the node in the /pose3d namespace).
+  camera_info               sensor_msgs/CameraInfo  the virtual pinhole camera (plumb_bob, no
+                                                    distortion), so the lifter needs no camera
+(all four with the same header; relative names: the runner and launch files put the node in the
+/pose3d namespace). camera_info goes out first, so a subscriber has it before the frame's joints.
 """
 import numpy as np
 import rclpy
 from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 from pose3d_ros import messages
@@ -21,6 +25,17 @@ from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS, ROOT
 
 CROP_MARGIN = 1.25  # square crop side = margin x the larger side of the joints' bounding box
+
+
+def pinhole_camera_info(focal_px, width, height):
+    """CameraInfo of a distortion-free pinhole camera, principal point at (width / 2, height / 2):
+    the camera the replay projects its joints with."""
+    cx, cy = width / 2, height / 2
+    return CameraInfo(
+        width=width, height=height, distortion_model='plumb_bob', d=[0.0] * 5,
+        k=[focal_px, 0.0, cx, 0.0, focal_px, cy, 0.0, 0.0, 1.0],
+        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        p=[focal_px, 0.0, cx, 0.0, 0.0, focal_px, cy, 0.0, 0.0, 0.0, 1.0, 0.0])
 
 
 class SkeletonReplay(Node):
@@ -62,6 +77,8 @@ class SkeletonReplay(Node):
         self.keypoints_pub = self.create_publisher(Keypoints2D, 'keypoints_2d', 10)
         self.ranking_pub = self.create_publisher(DepthRanking, 'ranking', 10)
         self.skeleton_pub = self.create_publisher(Skeleton3D, 'ground_truth/skeleton', 10)
+        self.camera_info_pub = self.create_publisher(CameraInfo, 'camera_info', 10)
+        self.camera_info = pinhole_camera_info(focal_px, width, height)
         self.frame = 0
         self.timer = self.create_timer(1.0 / rate_hz, self.publish_frame)
 
@@ -69,6 +86,8 @@ class SkeletonReplay(Node):
         k = self.frame % len(self.joints_mm)
         self.frame += 1
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+        self.camera_info.header = header
+        self.camera_info_pub.publish(self.camera_info)
         detected = len(DETECTED_JOINTS)
         self.keypoints_pub.publish(messages.keypoints_msg(
             header, DETECTED_JOINTS, self.pixels[k, DETECTED_JOINTS], np.ones(detected),

@@ -9,6 +9,7 @@ import rclpy
 from rcl_interfaces.srv import DescribeParameters, SetParameters
 from rclpy.parameter import Parameter
 from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
 
 from pose3d_ros import messages
 from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
@@ -17,7 +18,7 @@ from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
 
 REPLAY = str(Path(sys.executable).parent / 'skeleton_replay')
 TOPICS = {'/pose3d/keypoints_2d': Keypoints2D, '/pose3d/ranking': DepthRanking,
-          '/pose3d/ground_truth/skeleton': Skeleton3D}
+          '/pose3d/ground_truth/skeleton': Skeleton3D, '/pose3d/camera_info': CameraInfo}
 
 
 def call(node, client, request, timeout_s=10.0):
@@ -49,8 +50,8 @@ def test_published_frame_is_geometrically_consistent(replay, rclpy_init):
     assert complete, f'no complete frame within 30 s (replay alive: {replay.poll() is None})'
     frame = complete[0]
 
-    keypoints, ranking, skeleton = (frame[t] for t in TOPICS)
-    for msg in (keypoints, ranking, skeleton):
+    keypoints, ranking, skeleton, camera_info = (frame[t] for t in TOPICS)
+    for msg in (keypoints, ranking, skeleton, camera_info):
         assert msg.header.frame_id == 'test_optical_frame'
     indices, joints_m, _ = messages.skeleton_from_msg(skeleton)
     assert indices.tolist() == list(range(NUM_JOINTS))
@@ -64,6 +65,11 @@ def test_published_frame_is_geometrically_consistent(replay, rclpy_init):
     np.testing.assert_array_equal(kp_indices, DETECTED_JOINTS)
     projected = absolute[DETECTED_JOINTS, :2] / absolute[DETECTED_JOINTS, 2:] * 1000 + (640, 360)
     np.testing.assert_allclose(pixels, projected, atol=1e-3)
+    # camera_info describes that camera.
+    assert (camera_info.width, camera_info.height) == (1280, 720)
+    assert camera_info.distortion_model == 'plumb_bob' and list(camera_info.d) == [0.0] * 5
+    np.testing.assert_array_equal(camera_info.k, [1000, 0, 640, 0, 1000, 360, 0, 0, 1])
+    np.testing.assert_array_equal(camera_info.p, [1000, 0, 640, 0, 0, 1000, 360, 0, 0, 0, 1, 0])
     crop_min = np.array([keypoints.crop_x_min, keypoints.crop_y_min])
     crop_max = crop_min + (keypoints.crop_width, keypoints.crop_height)
     assert np.all(pixels > crop_min) and np.all(pixels < crop_max)

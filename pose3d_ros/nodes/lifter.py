@@ -1,0 +1,550 @@
+"""lifter: a lifecycle node that lifts the camera node's 2D joints and depth ranking to 3D (DPNet).
+
+Subscribes (relative names; the runner and launch files put the node in the /pose3d namespace)
+  keypoints_2d   pose3d_ros/Keypoints2D   one person's 2D joints; must hold the 16 DETECTED_JOINTS
+  ranking        pose3d_ros/DepthRanking  their depth ranking; must hold the same 16 joints
+  camera_info    sensor_msgs/CameraInfo   the camera's intrinsics (the latest one is used)
+Publishes
+  skeleton       pose3d_ros/Skeleton3D    17 joints in metres, root-relative (root_known false),
+                                          with the input's header (image stamp, optical frame)
+  markers        visualization_msgs/MarkerArray  joints (spheres), bones (a line list) and
+                                          optionally the behind -> front ranking edges, in the
+                                          input's frame; the root is drawn at the back-projection
+                                          of the 2D root at `display_depth_m`
+  /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, latency, drops, backend
+
+keypoints_2d and ranking are paired by identical header stamp in a small buffer: when a frame
+completes, older incomplete ones can no longer complete and are dropped (counted as unmatched),
+as is the oldest entry when the buffer is full. Frames that complete before a valid camera_info
+has arrived are dropped. Malformed messages are rejected with a rate-limited warning naming the
+problem, and counted; the node keeps running.
+
+Lifecycle: `configure` reads the parameters marked "at configure" and loads the lifter backend;
+`activate` subscribes and enables the publishers and the diagnostics timer; `deactivate` destroys
+the subscriptions and forgets the pending frames and the camera_info; `cleanup` releases the
+lifter and the publishers. With `autostart` the executable configures and activates itself.
+"""
+import functools
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from rclpy.duration import Duration
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from pose3d_ros import messages
+from pose3d_ros.camera import back_project, pixels_to_normalized
+from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, make_backend
+from pose3d_ros.inference.pipeline import lift_joints
+from pose3d_ros.models.lifter import DEFAULT_LIFTER
+from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.nodes.parameters import declare
+from pose3d_ros.ranking import behind_front_edges
+from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
+
+# Inputs: best effort is compatible with reliable and best-effort publishers alike.
+INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+OUTPUT_DEPTH = 10
+LATENCY_WINDOW = 100  # frames in the latency medians
+SPINE = JOINT_NAMES.index('spine')
+_ROOT_IN_DETECTED = int(np.searchsorted(DETECTED_JOINTS, ROOT))
+
+# Marker look: sizes in metres, colours RGBA.
+JOINT_DIAMETER_M, BONE_WIDTH_M, EDGE_WIDTH_M = 0.05, 0.02, 0.005
+LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = (0.2, 0.5, 1.0, 1.0), (1.0, 0.3, 0.2, 1.0), (0.2, 0.9, 0.3, 1.0)
+BONE_COLOUR = (0.9, 0.9, 0.9, 1.0)
+BEHIND_COLOUR, FRONT_COLOUR = (0.1, 0.1, 0.6, 0.8), (1.0, 0.9, 0.1, 0.8)
+MARKER_NAMESPACES = {'joints': Marker.SPHERE, 'bones': Marker.LINE_LIST, 'ranking_edges': Marker.LINE_LIST}
+
+# The DiagnosticStatus values, in order (keys are part of the node's interface).
+DIAGNOSTIC_KEYS = (
+    'input rate (Hz)', 'output rate (Hz)', 'lifter latency median (ms)',
+    'stamp to output latency median (ms)', 'frames lifted', 'frames dropped (no camera_info)',
+    'frames unmatched', 'messages rejected', 'internal errors', 'camera_info', 'backend',
+    'precision', 'device', 'model')
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """A CameraInfo as pose3d_ros.camera uses it, plus the binning / ROI of the published image."""
+    focal: tuple       # fx, fy, full-resolution pixels
+    center: tuple      # cx, cy
+    radial: tuple      # k1, k2, k3
+    tangential: tuple  # p1, p2
+    binning: tuple = (1, 1)
+    offset: tuple = (0, 0)
+
+    def to_full_resolution(self, pixels):
+        """(..., 2) pixels of the published (binned, ROI-cropped) image -> full-resolution pixels,
+        which K refers to (pixel centres at integers)."""
+        return (np.asarray(pixels, np.float64) + 0.5) * self.binning - 0.5 + self.offset
+
+
+def intrinsics_from_camera_info(msg):
+    """A CameraInfo -> Intrinsics; ValueError naming the field for what the lifter cannot use.
+
+    D follows ROS's layout: plumb_bob [k1, k2, p1, p2, k3], rational_polynomial [k1, k2, p1, p2,
+    k3, k4, k5, k6]; pose3d_ros.camera takes radial (k1, k2, k3) and tangential (p1, p2) and has no
+    rational part, so non-zero k4..k6 are refused. An empty or all-zero D means no distortion
+    whatever the model.
+    """
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size != 9 or not np.all(np.isfinite(k)):
+        raise ValueError('CameraInfo.k must hold 9 finite values')
+    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    if not (fx > 0 and fy > 0):
+        raise ValueError(f'CameraInfo.k has focal length fx={fx:g}, fy={fy:g}; both must be '
+                         'positive (an uncalibrated camera?)')
+    d = np.asarray(msg.d, dtype=np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError('CameraInfo.d contains NaN or infinite values')
+    radial, tangential = (0.0, 0.0, 0.0), (0.0, 0.0)
+    model = msg.distortion_model
+    if np.any(d):
+        sizes = {'plumb_bob': (5,), 'rational_polynomial': (8,)}
+        if model not in sizes:
+            raise ValueError(f'CameraInfo.distortion_model {model!r} with non-zero D is not supported '
+                             '(plumb_bob, rational_polynomial)')
+        if d.size not in sizes[model]:
+            raise ValueError(f'CameraInfo.d has {d.size} coefficients; {model} has {sizes[model][0]}')
+        if np.any(d[5:]):
+            raise ValueError('CameraInfo.d has non-zero rational_polynomial k4..k6, which the lens '
+                             'model of pose3d_ros.camera does not include')
+        radial, tangential = (d[0], d[1], d[4]), (d[2], d[3])
+    return Intrinsics(focal=(fx, fy), center=(cx, cy), radial=tuple(map(float, radial)),
+                      tangential=tuple(map(float, tangential)),
+                      binning=(max(msg.binning_x, 1), max(msg.binning_y, 1)),
+                      offset=(msg.roi.x_offset, msg.roi.y_offset))
+
+
+def _detected_rows(indices, what):
+    missing = np.setdiff1d(DETECTED_JOINTS, indices)
+    if missing.size:
+        raise ValueError(f'{what} has {len(indices)} joints {indices.tolist()}; the lifter needs '
+                         f'the 16 DETECTED_JOINTS, missing {missing.tolist()}')
+    return np.searchsorted(indices, DETECTED_JOINTS)
+
+
+def detected_keypoints(msg):
+    """A Keypoints2D -> ((16, 2) pixels, (16,) confidence) of the DETECTED_JOINTS; ValueError if not
+    all present (extra joints, such as the spine, are ignored)."""
+    indices, pixels, confidence = messages.keypoints_from_msg(msg)
+    rows = _detected_rows(indices, 'Keypoints2D')
+    return pixels[rows].astype(np.float64), confidence[rows]
+
+
+def detected_ranking(msg):
+    """A DepthRanking -> the (16, 16) discretized ranking of the DETECTED_JOINTS."""
+    indices, _, ranking = messages.ranking_from_msg(msg)
+    rows = _detected_rows(indices, 'DepthRanking')
+    return ranking[np.ix_(rows, rows)]
+
+
+def skeleton_confidence(confidence_2d):
+    """(16,) 2D confidences of the DETECTED_JOINTS -> (17,) per-joint confidence in [0, 1]; the
+    undetected spine gets the lower of its neighbours (hip, thorax)."""
+    confidence = np.zeros(NUM_JOINTS)
+    confidence[DETECTED_JOINTS] = np.clip(confidence_2d, 0.0, 1.0)
+    confidence[SPINE] = min(confidence[ROOT], confidence[JOINT_NAMES.index('thorax')])
+    return confidence
+
+
+def _colour(rgba):
+    return ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
+
+
+def _point(xyz):
+    return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
+
+
+def skeleton_markers(header, joints_m, lifetime_s, ranking=None):
+    """MarkerArray for one skeleton: (17, 3) joint positions in metres in header.frame_id.
+
+    ns `joints`: one SPHERE per joint, id = canonical joint index; ns `bones`: one LINE_LIST, id 0;
+    ns `ranking_edges` (when a (16, 16) ranking of the DETECTED_JOINTS is given): one LINE_LIST,
+    id 0, from each behind joint (dark) to the joint in front of it (light).
+    """
+    lifetime = Duration(seconds=lifetime_s).to_msg()
+
+    def marker(ns, marker_id, scale):
+        m = Marker(header=header, ns=ns, id=marker_id, type=MARKER_NAMESPACES[ns], action=Marker.ADD,
+                   lifetime=lifetime)
+        m.pose.orientation.w = 1.0
+        m.scale.x = m.scale.y = m.scale.z = scale
+        return m
+
+    markers = []
+    for joint, name in enumerate(JOINT_NAMES):
+        m = marker('joints', joint, JOINT_DIAMETER_M)
+        m.pose.position = _point(joints_m[joint])
+        m.color = _colour(LEFT_COLOUR if name.startswith('l_') else
+                          RIGHT_COLOUR if name.startswith('r_') else CENTRE_COLOUR)
+        markers.append(m)
+    bones = marker('bones', 0, BONE_WIDTH_M)
+    bones.color = _colour(BONE_COLOUR)
+    bones.points = [_point(joints_m[j]) for bone in BONES for j in bone]
+    markers.append(bones)
+    if ranking is not None:
+        edges = marker('ranking_edges', 0, EDGE_WIDTH_M)
+        edges.color = _colour(BEHIND_COLOUR)
+        for behind, front in behind_front_edges(ranking):
+            edges.points += [_point(joints_m[DETECTED_JOINTS[joint]]) for joint in (behind, front)]
+            edges.colors += [_colour(BEHIND_COLOUR), _colour(FRONT_COLOUR)]
+        markers.append(edges)
+    return MarkerArray(markers=markers)
+
+
+class RateLimitedWarnings:
+    """Warnings keyed by their text: each distinct problem is logged at most once per period,
+    with the number of repeats held back since. (rclpy's throttle_duration_sec throttles per call
+    site, so one problem could hide another that goes through the same logging line.)"""
+
+    MAX_KEYS = 256
+
+    def __init__(self, logger, period_s):
+        self.logger, self.period_s = logger, period_s
+        self.last = OrderedDict()  # text -> [monotonic time logged, repeats held back]
+
+    def warn(self, text):
+        now = time.monotonic()
+        entry = self.last.get(text)
+        if entry is not None and now - entry[0] < self.period_s:
+            entry[1] += 1
+            return
+        held = f' ({entry[1]} more since the last report)' if entry and entry[1] else ''
+        self.logger.warning(text + held)
+        self.last[text] = [now, 0]
+        self.last.move_to_end(text)
+        while len(self.last) > self.MAX_KEYS:
+            self.last.popitem(last=False)
+
+
+def _logged(transition):
+    """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently)."""
+    @functools.wraps(transition)
+    def wrapper(self, state):
+        try:
+            return transition(self, state)
+        except Exception as error:
+            self.get_logger().error(f'{transition.__name__} failed: {type(error).__name__}: {error}')
+            return TransitionCallbackReturn.ERROR
+    return wrapper
+
+
+def lifter_model_name(checkpoint):
+    """'<model type>:<file name>' of a lifter checkpoint, e.g. 'dpnet:lifter_dpnet.pt'."""
+    import torch
+
+    saved = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    kind = saved.get('model', {}).get('type', 'lifter') if isinstance(saved, dict) else 'lifter'
+    return f'{kind}:{Path(checkpoint).name}'
+
+
+class LifterNode(LifecycleNode):
+    def __init__(self, **node_options):
+        super().__init__('lifter', **node_options)
+        at_configure = ' Read at configure (cleanup + configure to change it).'
+        declare(self, 'lifter_checkpoint', '',
+                'Lifter checkpoint (.pt); empty: the shipped ' + DEFAULT_LIFTER.name + '.' + at_configure)
+        declare(self, 'backend', 'onnxruntime',
+                'Inference backend: onnxruntime, pytorch or tensorrt.' + at_configure)
+        declare(self, 'precision', 'fp32',
+                'fp32; fp16 (pytorch, tensorrt); int8 (tensorrt).' + at_configure)
+        declare(self, 'device', 'cpu', 'Device of the pytorch backend: cpu or cuda[:N].' + at_configure)
+        declare(self, 'threads', 1, 'ONNX Runtime intra-op threads; 0: its default.' + at_configure, 0, 256)
+        declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
+                'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + at_configure)
+        declare(self, 'pair_buffer_size', 10,
+                'Frames waiting for their keypoints_2d / ranking partner (same stamp) before the '
+                'oldest is dropped.' + at_configure, 1, 1000)
+        declare(self, 'show_ranking_edges', False,
+                'Draw the behind -> front ranking edges in the markers.')
+        declare(self, 'marker_lifetime_s', 0.3,
+                'Lifetime of the markers, seconds (a few frame periods); 0: until replaced.', 0.0, 3600.0)
+        declare(self, 'display_depth_m', 3.0,
+                'Depth at which the markers place the root-relative skeleton (on the ray through the '
+                '2D root), metres.', 0.1, 1000.0)
+        declare(self, 'log_period_s', 5.0,
+                'Each distinct input problem is logged at most once per this many seconds.' + at_configure,
+                0.0, 3600.0)
+        self.autostart = declare(self, 'autostart', False,
+                                 'The executable configures and activates the node at start.', read_only=True)
+        self._lock = threading.RLock()
+        self._warnings = RateLimitedWarnings(self.get_logger(), 5.0)
+        self.lifter = None
+        self._publishers_out = []
+        self._subscriptions_in = []
+        self._timer = None
+        self._active = False
+        self._reset_state()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _reset_state(self):
+        self.camera = None
+        self.camera_problem = 'none received yet'
+        self._edges_shown = False
+        self.pending = OrderedDict()  # stamp ns -> {'keypoints': (pixels, confidence), 'ranking': ..}
+        self.counts = dict.fromkeys(('inputs', 'outputs', 'dropped', 'unmatched', 'rejected', 'errors'), 0)
+        self._counts_at_last_report = dict(self.counts)
+        self._last_report = time.monotonic()
+        self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
+        self.stamp_to_output_ms = deque(maxlen=LATENCY_WINDOW)
+
+    def _param(self, name):
+        return self.get_parameter(name).value
+
+    @_logged
+    def on_configure(self, state):
+        with self._lock:
+            try:
+                checkpoint = Path(self._param('lifter_checkpoint') or DEFAULT_LIFTER).expanduser()
+                threads = self._param('threads') or None
+                self.backend_name, self.precision = self._param('backend'), self._param('precision')
+                self.device = self._param('device')
+                started = time.perf_counter()
+                self.lifter = make_backend('lifter', checkpoint, self.backend_name, self.precision,
+                                           self.device, threads, self._param('cache_dir'))
+                self.model = lifter_model_name(checkpoint)
+            except Exception as error:  # a bad checkpoint, backend or precision: stay unconfigured
+                self.lifter = None
+                self.get_logger().error(f'configure failed: cannot load the lifter: {error}')
+                return TransitionCallbackReturn.FAILURE
+            self.pair_buffer_size = self._param('pair_buffer_size')
+            self._warnings = RateLimitedWarnings(self.get_logger(), self._param('log_period_s'))
+            self._publishers_out = [
+                self.create_lifecycle_publisher(Skeleton3D, 'skeleton', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(MarkerArray, 'markers', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', OUTPUT_DEPTH)]
+            self.skeleton_pub, self.markers_pub, self.diagnostics_pub = self._publishers_out
+            self._reset_state()
+            self.get_logger().info(
+                f'configured: {self.model} on {self.backend_name} {self.precision} ({self.device}), '
+                f'loaded in {(time.perf_counter() - started) * 1000:.0f} ms')
+            return super().on_configure(state)
+
+    @_logged
+    def on_activate(self, state):
+        with self._lock:
+            # camera_info first: rclpy's executors serve ready subscriptions in creation order, so a
+            # frame's camera_info is used for it when all three are waiting.
+            self._subscriptions_in = [
+                self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, INPUT_QOS),
+                self.create_subscription(Keypoints2D, 'keypoints_2d',
+                                         lambda msg: self._on_input('keypoints', msg), INPUT_QOS),
+                self.create_subscription(DepthRanking, 'ranking',
+                                         lambda msg: self._on_input('ranking', msg), INPUT_QOS)]
+            self.topics = {kind: sub.topic_name for kind, sub in
+                           zip(('camera_info', 'keypoints', 'ranking'), self._subscriptions_in)}
+            self._timer = self.create_timer(1.0, self._publish_diagnostics)
+            self._last_report = time.monotonic()
+            self._counts_at_last_report = dict(self.counts)
+            self._active = True
+            return super().on_activate(state)
+
+    def _stop(self):
+        self._active = False
+        for subscription in self._subscriptions_in:
+            self.destroy_subscription(subscription)
+        self._subscriptions_in = []
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        self.camera, self.camera_problem = None, 'none received yet'
+        self.pending.clear()
+
+    @_logged
+    def on_deactivate(self, state):
+        with self._lock:
+            self._stop()
+            return super().on_deactivate(state)
+
+    def _release(self):
+        for publisher in self._publishers_out:
+            self.destroy_lifecycle_publisher(publisher)
+        self._publishers_out = []
+        self.lifter = None
+
+    @_logged
+    def on_cleanup(self, state):
+        with self._lock:
+            self._release()
+            return super().on_cleanup(state)
+
+    @_logged
+    def on_shutdown(self, state):
+        with self._lock:
+            self._stop()
+            self._release()
+            return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state):
+        self.get_logger().error(f'error processing in state {state.label}: releasing everything')
+        return self.on_shutdown(state)
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def _reject(self, kind, error):
+        self.counts['rejected'] += 1
+        self._warnings.warn(f'rejected a message on {self.topics[kind]}: {error}')
+
+    def _on_camera_info(self, msg):
+        with self._lock:
+            if not self._active:
+                return
+            try:
+                self.camera, self.camera_problem = intrinsics_from_camera_info(msg), None
+            except ValueError as error:
+                # Wrong intrinsics would give wrong poses: drop frames until a valid one arrives.
+                self.camera, self.camera_problem = None, f'invalid: {error}'
+                self._reject('camera_info', error)
+            except Exception as error:  # never let a callback raise
+                self._internal_error(error)
+
+    def _on_input(self, kind, msg):
+        with self._lock:
+            if not self._active:
+                return
+            try:
+                self._handle_input(kind, msg)
+            except Exception as error:
+                self._internal_error(error)
+
+    def _internal_error(self, error):
+        self.counts['errors'] += 1
+        self._warnings.warn(f'internal error while lifting: {type(error).__name__}: {error}')
+
+    def _handle_input(self, kind, msg):
+        if kind == 'keypoints':
+            self.counts['inputs'] += 1
+        stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        entry = self.pending.get(stamp)
+        if entry is None:
+            entry = self.pending[stamp] = {'header': msg.header, 'arrived': set()}
+            while len(self.pending) > self.pair_buffer_size:
+                _, dropped = self.pending.popitem(last=False)
+                self._count_unmatched(dropped)
+        entry['arrived'].add(kind)
+        try:
+            if not msg.header.frame_id:
+                raise ValueError(f'{type(msg).__name__}.header.frame_id is empty')
+            entry[kind] = detected_keypoints(msg) if kind == 'keypoints' else detected_ranking(msg)
+        except ValueError as error:
+            entry['rejected'] = True  # the pair is discarded when its partner arrives
+            self._reject(kind, error)
+        if len(entry['arrived']) < 2:
+            return
+        # Complete: older incomplete frames can no longer complete (each topic arrives in order).
+        while True:
+            old_stamp, old = next(iter(self.pending.items()))
+            del self.pending[old_stamp]
+            if old_stamp == stamp:
+                break
+            self._count_unmatched(old)
+        if entry.get('rejected'):
+            return
+        if self.camera is None:
+            self.counts['dropped'] += 1
+            self._warnings.warn(f'dropping frames: no valid camera_info on {self.topics["camera_info"]} '
+                                f'({self.camera_problem})')
+            return
+        self._lift(entry['header'], *entry['keypoints'], entry['ranking'])
+
+    def _count_unmatched(self, entry):
+        if not entry.get('rejected'):
+            self.counts['unmatched'] += 1
+
+    # -- lifting and outputs ---------------------------------------------------------------------
+
+    def _lift(self, header, pixels, confidence, ranking):
+        camera = self.camera
+        pixels = camera.to_full_resolution(pixels)
+        started = time.perf_counter()
+        pose_mm = lift_joints(self.lifter, pixels, ranking, camera.focal, camera.center,
+                              camera.radial, camera.tangential)
+        self.lifter_ms.append((time.perf_counter() - started) * 1000)
+        if pose_mm.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(pose_mm)):
+            raise ValueError(f'the lifter returned a {pose_mm.shape} pose with non-finite values')
+        joints_m = pose_mm.astype(np.float64) / 1000.0
+        joints_m -= joints_m[ROOT]
+        self.skeleton_pub.publish(messages.skeleton_msg(
+            header, np.arange(NUM_JOINTS), joints_m, skeleton_confidence(confidence), model=self.model))
+        root_ray = pixels_to_normalized(pixels[_ROOT_IN_DETECTED], camera.focal, camera.center,
+                                        camera.radial, camera.tangential)
+        shown = joints_m + back_project(root_ray, self._param('display_depth_m'))
+        show_edges = self._param('show_ranking_edges')
+        markers = skeleton_markers(header, shown, self._param('marker_lifetime_s'),
+                                   ranking if show_edges else None)
+        if self._edges_shown and not show_edges:  # turned off: remove them (lifetime may be 0)
+            markers.markers.append(Marker(header=header, ns='ranking_edges', id=0, action=Marker.DELETE))
+        self._edges_shown = show_edges
+        self.markers_pub.publish(markers)
+        self.counts['outputs'] += 1
+        self.stamp_to_output_ms.append(
+            (self.get_clock().now().nanoseconds - Time.from_msg(header.stamp).nanoseconds) / 1e6)
+
+    def _publish_diagnostics(self):
+        with self._lock:
+            try:
+                if self._active:
+                    self.diagnostics_pub.publish(DiagnosticArray(
+                        header=Header(stamp=self.get_clock().now().to_msg()),
+                        status=[self.diagnostic_status()]))
+            except Exception as error:
+                self._internal_error(error)
+
+    def diagnostic_status(self):
+        """The node's DiagnosticStatus since the last call (rates over that interval)."""
+        now = time.monotonic()
+        elapsed = max(now - self._last_report, 1e-9)
+        since = {key: self.counts[key] - self._counts_at_last_report[key] for key in self.counts}
+        self._last_report, self._counts_at_last_report = now, dict(self.counts)
+
+        def median(values):
+            return f'{np.median(values):.2f}' if values else 'n/a'
+
+        problems = []
+        if since['inputs'] == 0:
+            problems.append(f'no input on {self.topics["keypoints"]}')
+        if self.camera is None:
+            problems.append(f'no valid camera_info ({self.camera_problem})')
+        for key, what in (('dropped', 'frames dropped'), ('unmatched', 'frames unmatched'),
+                          ('rejected', 'messages rejected'), ('errors', 'internal errors')):
+            if since[key]:
+                problems.append(f'{since[key]} {what}')
+        values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}',
+                  median(self.lifter_ms), median(self.stamp_to_output_ms), str(self.counts['outputs']),
+                  str(self.counts['dropped']), str(self.counts['unmatched']), str(self.counts['rejected']),
+                  str(self.counts['errors']), 'valid' if self.camera else self.camera_problem,
+                  self.backend_name, self.precision, self.device, self.model)
+        return DiagnosticStatus(
+            level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
+            name=f'{self.get_name()}: lifting', hardware_id=self.device,
+            message='; '.join(problems) if problems else 'lifting',
+            values=[KeyValue(key=key, value=value) for key, value in zip(DIAGNOSTIC_KEYS, values)])
+
+
+def main(args=None):
+    rclpy.init(args=args)
+    node = LifterNode()
+    try:
+        if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
