@@ -1,4 +1,4 @@
-"""Synthetic training images: Human3.6M poses seen by virtual cameras, rendered (training.render).
+"""Synthetic training images: Human3.6M poses seen by virtual cameras, rendered (pose3d_ros.render).
 
 Item i of epoch e is drawn from the seed sequence [seed, e, i] alone, so a dataset is the same
 for any worker count and resumes exactly; each epoch renders new images of new draws.
@@ -16,7 +16,7 @@ from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import ROOT
 from training.augmentation import sample_virtual_cameras
 from training.datasets.h36m import load_h36m
-from training.render import render_person
+from pose3d_ros.render import render_person
 
 MIN_JOINT_DEPTH_MM = 800.0  # nearer than this the camera would stand inside the person
 
@@ -57,7 +57,7 @@ class RenderedPoses(torch.utils.data.Dataset):
         return self.count
 
     def rendering(self, index):
-        """The training.render.Rendering of item `index` this epoch."""
+        """The pose3d_ros.render.Rendering of item `index` this epoch."""
         rng = np.random.default_rng([self.seed, self.epoch, index])
         pose = self.poses_world[rng.integers(len(self.poses_world))]
         while True:

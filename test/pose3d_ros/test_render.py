@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
-from training.render import Appearance, body_axes, render_person
+from pose3d_ros.render import Appearance, body_axes, render_person
 
 J = {name: index for index, name in enumerate(JOINT_NAMES)}
 D = {name: int(np.searchsorted(DETECTED_JOINTS, index)) for name, index in J.items() if index in DETECTED_JOINTS}
