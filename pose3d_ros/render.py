@@ -10,7 +10,9 @@ depth order the way photos do.
 
 Images are rendered straight into the network's square crop: the crop is an affine map of the
 camera image (scale and shift), so it only changes the intrinsics. Everything is drawn from the
-`rng` passed in, so a seed fixes the image.
+`rng` passed in, so a seed fixes the image. Given explicit intrinsics, a (width, height) size, a
+fixed appearance and background and no camera effects, render_person draws full camera frames
+of a steady scene instead (the demo image source).
 """
 from dataclasses import dataclass
 
@@ -70,7 +72,7 @@ BACKGROUND_DEPTH = np.float32(np.inf)
 class Rendering:
     """One rendered crop. Joint arrays are in DETECTED_JOINTS order, coordinates in crop pixels
     (pixel centres at integers); depths in mm along the optical axis."""
-    image: np.ndarray        # (S, S, 3) uint8 RGB
+    image: np.ndarray        # (S, S, 3) uint8 RGB; (height, width, 3) for a (width, height) size
     joints_2d: np.ndarray    # (16, 2) float32
     depths: np.ndarray       # (16,) float32
     visible: np.ndarray      # (16,) bool: inside the crop and not hidden behind another part
@@ -143,8 +145,23 @@ class Appearance:
                    specular=float(rng.uniform(0.0, 0.35)))
 
 
+def _image_size(size):
+    """An int (square) or (width, height) -> (width, height)."""
+    if np.ndim(size) == 0:
+        return int(size), int(size)
+    width, height = (int(side) for side in size)
+    return width, height
+
+
 def background(rng, size):
-    """(size, size, 3) float32 0..1: a colour gradient, blurred noise and random shapes."""
+    """(size, size, 3) float32 0..1: a colour gradient, blurred noise and random shapes.
+
+    A (width, height) size gives (height, width, 3): the top-left of the square background of the
+    larger side (the same draws from rng as that square)."""
+    width, height = _image_size(size)
+    if width != height:
+        return np.ascontiguousarray(background(rng, max(width, height))[:height, :width])
+    size = width
     low, high = rng.uniform(0, 1, (2, 3)).astype(np.float32)
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.linspace(-0.5, 0.5, size, dtype=np.float32)
@@ -172,25 +189,30 @@ def crop_intrinsics(rng, pose_camera, size, padding=(1.15, 1.4), jitter=0.06):
     """Focal length and principal point (crop pixels) of a square crop around the person.
 
     The box is the joints' normalized-coordinate bounding box grown by a random padding and
-    shifted by up to `jitter` of its side, as a detector or tracker box would be.
+    shifted by up to `jitter` of its side, as a detector or tracker box would be. A (width,
+    height) size fits that box into the shorter side, centred.
     """
     normalized = pose_camera[:, :2] / pose_camera[:, 2:]
     low, high = normalized.min(0), normalized.max(0)
     side = (high - low).max() * rng.uniform(*padding)
     centre = (low + high) / 2 + rng.uniform(-jitter, jitter, 2) * side
-    focal = size / side
-    return focal, size / 2 - focal * centre
+    if np.ndim(size) == 0:
+        focal = size / side
+        return focal, size / 2 - focal * centre
+    width, height = _image_size(size)
+    focal = min(width, height) / side
+    return focal, np.array([width / 2, height / 2]) - focal * centre
 
 
 class _Buffers:
     """Per-pixel results of the z-buffer pass."""
 
-    def __init__(self, size):
-        self.depth = np.full((size, size), BACKGROUND_DEPTH, np.float32)
-        self.part = np.full((size, size), -1, np.int16)
-        self.along_mm = np.zeros((size, size), np.float32)   # position along the bone
-        self.normal = np.zeros((size, size, 3), np.float32)  # camera frame, outward
-        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    def __init__(self, width, height):
+        self.depth = np.full((height, width), BACKGROUND_DEPTH, np.float32)
+        self.part = np.full((height, width), -1, np.int16)
+        self.along_mm = np.zeros((height, width), np.float32)   # position along the bone
+        self.normal = np.zeros((height, width, 3), np.float32)  # camera frame, outward
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
         self.xs, self.ys = xs, ys
 
 
@@ -198,13 +220,13 @@ def _draw_capsule(buffers, index, a, b, radius_a, radius_b, focal, principal):
     """z-buffer one tapered capsule from camera-frame points a to b (mm)."""
     if a[2] < NEAR_MM or b[2] < NEAR_MM:
         return
-    size = buffers.depth.shape[0]
+    height, width = buffers.depth.shape
     pa = focal * a[:2] / a[2] + principal
     pb = focal * b[:2] / b[2] + principal
     ra, rb = focal * radius_a / a[2], focal * radius_b / b[2]
     x0, y0 = np.floor(np.minimum(pa - ra, pb - rb)).astype(int)
     x1, y1 = np.ceil(np.maximum(pa + ra, pb + rb)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if x0 >= x1 or y0 >= y1:
         return
     window = np.s_[y0:y1, x0:x1]
@@ -261,30 +283,51 @@ def _shade(buffers, image, appearance, forward, up):
 def visibility(buffers, joints_2d, depths, radii, tolerance_mm=40.0):
     """(N,) bool: a joint is visible when it falls inside the crop and nothing is drawn in front
     of its own surface (its depth minus the body radius there, less a tolerance)."""
-    size = buffers.depth.shape[0]
+    height, width = buffers.depth.shape
     pixels = np.round(joints_2d).astype(int)
-    inside = np.all((pixels >= 0) & (pixels < size), axis=1)
+    inside = np.all((pixels >= 0) & (pixels < (width, height)), axis=1)
     visible = np.zeros(len(joints_2d), bool)
     rows, cols = pixels[inside, 1], pixels[inside, 0]
     visible[inside] = buffers.depth[rows, cols] >= depths[inside] - radii[inside] - tolerance_mm
     return visible
 
 
-def render_person(rng, pose_camera, size, appearance=None):
-    """Render the camera-frame pose (17, 3) mm into a size x size crop -> Rendering."""
+def render_person(rng, pose_camera, size, appearance=None, intrinsics=None, background_image=None,
+                  camera_effects=True):
+    """Render the camera-frame pose (17, 3) mm -> Rendering.
+
+    size: an int for a size x size crop, or (width, height). What is not given is drawn from rng,
+    in this order: the appearance; the intrinsics, `(focal, principal)` in pixels (default: a
+    random crop around the person, crop_intrinsics); the background, a float32 0..1 image of the
+    output's shape (default: background(); it is not modified); and, when camera_effects, the
+    exposure, blur, noise and JPEG artefacts (without them the shaded image is only quantized).
+    """
     pose_camera = np.asarray(pose_camera, np.float64)
+    width, height = _image_size(size)
     appearance = appearance or Appearance.sample(rng)
     forward, up = body_axes(pose_camera)
     anchors = _anchor_points(pose_camera, forward, up)
-    focal, principal = crop_intrinsics(rng, pose_camera, size)
-    buffers = _Buffers(size)
+    if intrinsics is None:
+        focal, principal = crop_intrinsics(rng, pose_camera, size)
+    else:
+        focal, principal = float(intrinsics[0]), np.asarray(intrinsics[1], np.float64)
+    buffers = _Buffers(width, height)
     radii = _PART_RADII * appearance.radius_scale[:, None]
     for index in range(len(BODY_PARTS)):
         _draw_capsule(buffers, index, anchors[_PART_A[index]], anchors[_PART_B[index]],
                       radii[index, 0], radii[index, 1], focal, principal)
-    image = background(rng, size)
+    if background_image is None:
+        image = background(rng, size)
+    else:
+        if background_image.shape != (height, width, 3):
+            raise ValueError(f'background_image has shape {background_image.shape}; the output is '
+                             f'{(height, width, 3)}')
+        image = np.array(background_image, np.float32)
     _shade(buffers, image, appearance, forward, up)
-    image = _camera_effects(rng, image)
+    if camera_effects:
+        image = _camera_effects(rng, image)
+    else:
+        image = np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8)
     joints = pose_camera[DETECTED_JOINTS]
     joints_2d = focal * joints[:, :2] / joints[:, 2:] + principal
     body_radii = JOINT_RADII[DETECTED_JOINTS] * float(appearance.radius_scale.mean())

@@ -24,20 +24,16 @@ Lifecycle: `configure` reads the parameters marked "at configure" and loads the 
 the subscriptions and forgets the pending frames and the camera_info; `cleanup` releases the
 lifter and the publishers. With `autostart` the executable configures and activates itself.
 """
-import functools
-import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
@@ -46,11 +42,13 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import messages
 from pose3d_ros.camera import back_project, pixels_to_normalized
-from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, make_backend
+from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.pipeline import lift_joints
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
+from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.ranking import behind_front_edges
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 
@@ -206,43 +204,6 @@ def skeleton_markers(header, joints_m, lifetime_s, ranking=None):
     return MarkerArray(markers=markers)
 
 
-class RateLimitedWarnings:
-    """Warnings keyed by their text: each distinct problem is logged at most once per period,
-    with the number of repeats held back since. (rclpy's throttle_duration_sec throttles per call
-    site, so one problem could hide another that goes through the same logging line.)"""
-
-    MAX_KEYS = 256
-
-    def __init__(self, logger, period_s):
-        self.logger, self.period_s = logger, period_s
-        self.last = OrderedDict()  # text -> [monotonic time logged, repeats held back]
-
-    def warn(self, text):
-        now = time.monotonic()
-        entry = self.last.get(text)
-        if entry is not None and now - entry[0] < self.period_s:
-            entry[1] += 1
-            return
-        held = f' ({entry[1]} more since the last report)' if entry and entry[1] else ''
-        self.logger.warning(text + held)
-        self.last[text] = [now, 0]
-        self.last.move_to_end(text)
-        while len(self.last) > self.MAX_KEYS:
-            self.last.popitem(last=False)
-
-
-def _logged(transition):
-    """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently)."""
-    @functools.wraps(transition)
-    def wrapper(self, state):
-        try:
-            return transition(self, state)
-        except Exception as error:
-            self.get_logger().error(f'{transition.__name__} failed: {type(error).__name__}: {error}')
-            return TransitionCallbackReturn.ERROR
-    return wrapper
-
-
 def lifter_model_name(checkpoint):
     """'<model type>:<file name>' of a lifter checkpoint, e.g. 'dpnet:lifter_dpnet.pt'."""
     import torch
@@ -252,23 +213,14 @@ def lifter_model_name(checkpoint):
     return f'{kind}:{Path(checkpoint).name}'
 
 
-class LifterNode(LifecycleNode):
+class LifterNode(InferenceNode):
     def __init__(self, **node_options):
         super().__init__('lifter', **node_options)
-        at_configure = ' Read at configure (cleanup + configure to change it).'
         declare(self, 'lifter_checkpoint', '',
-                'Lifter checkpoint (.pt); empty: the shipped ' + DEFAULT_LIFTER.name + '.' + at_configure)
-        declare(self, 'backend', 'onnxruntime',
-                'Inference backend: onnxruntime, pytorch or tensorrt.' + at_configure)
-        declare(self, 'precision', 'fp32',
-                'fp32; fp16 (pytorch, tensorrt); int8 (tensorrt).' + at_configure)
-        declare(self, 'device', 'cpu', 'Device of the pytorch backend: cpu or cuda[:N].' + at_configure)
-        declare(self, 'threads', 1, 'ONNX Runtime intra-op threads; 0: its default.' + at_configure, 0, 256)
-        declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
-                'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + at_configure)
+                'Lifter checkpoint (.pt); empty: the shipped ' + DEFAULT_LIFTER.name + '.' + AT_CONFIGURE)
         declare(self, 'pair_buffer_size', 10,
                 'Frames waiting for their keypoints_2d / ranking partner (same stamp) before the '
-                'oldest is dropped.' + at_configure, 1, 1000)
+                'oldest is dropped.' + AT_CONFIGURE, 1, 1000)
         declare(self, 'show_ranking_edges', False,
                 'Draw the behind -> front ranking edges in the markers.')
         declare(self, 'marker_lifetime_s', 0.3,
@@ -276,15 +228,7 @@ class LifterNode(LifecycleNode):
         declare(self, 'display_depth_m', 3.0,
                 'Depth at which the markers place the root-relative skeleton (on the ray through the '
                 '2D root), metres.', 0.1, 1000.0)
-        declare(self, 'log_period_s', 5.0,
-                'Each distinct input problem is logged at most once per this many seconds.' + at_configure,
-                0.0, 3600.0)
-        self.autostart = declare(self, 'autostart', False,
-                                 'The executable configures and activates the node at start.', read_only=True)
-        self._lock = threading.RLock()
-        self._warnings = RateLimitedWarnings(self.get_logger(), 5.0)
         self.lifter = None
-        self._publishers_out = []
         self._subscriptions_in = []
         self._timer = None
         self._active = False
@@ -303,10 +247,7 @@ class LifterNode(LifecycleNode):
         self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
         self.stamp_to_output_ms = deque(maxlen=LATENCY_WINDOW)
 
-    def _param(self, name):
-        return self.get_parameter(name).value
-
-    @_logged
+    @logged_transition
     def on_configure(self, state):
         with self._lock:
             try:
@@ -335,7 +276,7 @@ class LifterNode(LifecycleNode):
                 f'loaded in {(time.perf_counter() - started) * 1000:.0f} ms')
             return super().on_configure(state)
 
-    @_logged
+    @logged_transition
     def on_activate(self, state):
         with self._lock:
             # camera_info first: rclpy's executors serve ready subscriptions in creation order, so a
@@ -354,6 +295,9 @@ class LifterNode(LifecycleNode):
             self._active = True
             return super().on_activate(state)
 
+    def _release_network(self):
+        self.lifter = None
+
     def _stop(self):
         self._active = False
         for subscription in self._subscriptions_in:
@@ -364,35 +308,6 @@ class LifterNode(LifecycleNode):
             self._timer = None
         self.camera, self.camera_problem = None, 'none received yet'
         self.pending.clear()
-
-    @_logged
-    def on_deactivate(self, state):
-        with self._lock:
-            self._stop()
-            return super().on_deactivate(state)
-
-    def _release(self):
-        for publisher in self._publishers_out:
-            self.destroy_lifecycle_publisher(publisher)
-        self._publishers_out = []
-        self.lifter = None
-
-    @_logged
-    def on_cleanup(self, state):
-        with self._lock:
-            self._release()
-            return super().on_cleanup(state)
-
-    @_logged
-    def on_shutdown(self, state):
-        with self._lock:
-            self._stop()
-            self._release()
-            return TransitionCallbackReturn.SUCCESS
-
-    def on_error(self, state):
-        self.get_logger().error(f'error processing in state {state.label}: releasing everything')
-        return self.on_shutdown(state)
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -537,14 +452,4 @@ class LifterNode(LifecycleNode):
 
 
 def main(args=None):
-    rclpy.init(args=args)
-    node = LifterNode()
-    try:
-        if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin(LifterNode, args)

@@ -6,21 +6,11 @@ One lifter process serves the module (its start, which imports torch, is the slo
 test first puts it in the lifecycle state it needs. It runs the pytorch backend: the ONNX export
 that onnxruntime needs on a fresh cache takes ~10 s and is covered by test_pipeline and test_run.
 """
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Log
-from rcl_interfaces.srv import SetParameters
-from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_rosout_default
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 from std_msgs.msg import Header
@@ -34,13 +24,11 @@ from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
 
-BIN = Path(sys.executable).parent
-NS = '/pose3d'
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from lifecycle_probe import BIN, NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
+
 FRAME_ID = 'test_optical_frame'
-TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE, 'activate': Transition.TRANSITION_ACTIVATE,
-               'deactivate': Transition.TRANSITION_DEACTIVATE, 'cleanup': Transition.TRANSITION_CLEANUP}
-# Path through the lifecycle from each primary state to 'active'.
-TO_ACTIVE = {'unconfigured': ['configure', 'activate'], 'inactive': ['activate'], 'active': []}
 # The shipped DPNet (trained on Human3.6M) on the replay's procedural walker, measured: 54 mm mean,
 # 46-67 mm per frame over the clip's first second (what this test sees; the whole clip: 47 mm mean,
 # 38-67 mm). Bounds ~1.5x those.
@@ -56,82 +44,36 @@ PIXELS = project(_JOINTS_MM[DETECTED_JOINTS], (1000.0, 1000.0), (640.0, 360.0))
 RANKING_P = ranking_matrix(_JOINTS_MM[DETECTED_JOINTS, 2], 20.0)
 
 
-def stamp_ns(msg):
-    return Time.from_msg(msg.header.stamp).nanoseconds
-
-
-class Probe:
-    """A node in the test process: lifecycle and parameter clients, input publishers, output logs."""
+class Probe(LifecycleProbe):
+    """Lifecycle and parameter clients of the lifter, input publishers, its outputs."""
 
     def __init__(self):
-        self.node = rclpy.create_node('lifter_probe')
-        self.skeletons, self.markers, self.diagnostics, self.logs, self.truth = [], [], [], [], {}
+        super().__init__('lifter_probe', 'lifter', 'lifter: lifting', spin_period_s=0.05)
+        self.skeletons, self.markers, self.truth = [], [], {}
         self.arrival = {}  # skeleton stamp ns -> arrival ns
         sub = self.node.create_subscription
         sub(Skeleton3D, f'{NS}/skeleton', self._on_skeleton, 50)
         sub(MarkerArray, f'{NS}/markers', self.markers.append, 50)
         sub(Skeleton3D, f'{NS}/ground_truth/skeleton', lambda m: self.truth.__setitem__(stamp_ns(m), m), 50)
-        sub(DiagnosticArray, '/diagnostics', lambda m: self.diagnostics.extend(
-            s for s in m.status if s.name == 'lifter: lifting'), 50)
-        sub(Log, '/rosout', lambda m: self.logs.append(m.msg) if m.name == 'pose3d.lifter' else None,
-            qos_profile_rosout_default)
         self.publishers = {'camera_info': self.node.create_publisher(CameraInfo, f'{NS}/camera_info', 10),
                            'keypoints': self.node.create_publisher(Keypoints2D, f'{NS}/keypoints_2d', 10),
                            'ranking': self.node.create_publisher(DepthRanking, f'{NS}/ranking', 10)}
-        self.change_state = self.node.create_client(ChangeState, f'{NS}/lifter/change_state')
-        self.get_state = self.node.create_client(GetState, f'{NS}/lifter/get_state')
-        self.set_parameters = self.node.create_client(SetParameters, f'{NS}/lifter/set_parameters')
         self.frame = 0
 
     def _on_skeleton(self, msg):
         self.arrival[stamp_ns(msg)] = self.node.get_clock().now().nanoseconds
         self.skeletons.append(msg)
 
-    def spin_until(self, predicate, timeout_s, what):
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            assert time.monotonic() < deadline, f'timed out after {timeout_s} s waiting for {what}'
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-
-    def spin_for(self, seconds):
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-
-    def call(self, client, request, timeout_s=20.0):
-        assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
-        future = client.call_async(request)
-        self.spin_until(future.done, timeout_s, client.srv_name)
-        return future.result()
-
-    def state(self):
-        return self.call(self.get_state, GetState.Request()).current_state.label
-
-    def transition(self, label):
-        request = ChangeState.Request()
-        request.transition.id = TRANSITIONS[label]
-        return self.call(self.change_state, request).success
-
     def bring_up(self, fresh=False):
         """Active, from whatever state a previous test left; `fresh`: through cleanup + configure."""
-        state = self.state()
-        if fresh and state != 'unconfigured':
-            path = (['deactivate'] if state == 'active' else []) + ['cleanup']
-            for label in path:
-                assert self.transition(label), label
-            state = 'unconfigured'
-        for label in TO_ACTIVE[state]:
-            assert self.transition(label), label
+        if fresh:
+            self.to_unconfigured()
+        self.to_active()
         self.wait_for_subscribers()
 
     def wait_for_subscribers(self):
         self.spin_until(lambda: all(p.get_subscription_count() for p in self.publishers.values()),
                         10.0, 'the lifter to subscribe')
-
-    def set_parameter(self, name, value):
-        result = self.call(self.set_parameters, SetParameters.Request(
-            parameters=[Parameter(name, value=value).to_parameter_msg()]))
-        assert result.results[0].successful, result.results[0].reason
 
     def header(self):
         self.frame += 1
@@ -173,30 +115,14 @@ class Probe:
     def lifted(self, stamp):
         return any(stamp_ns(s) == stamp for s in self.skeletons)
 
-    def logged(self, text):
-        return any(text in line for line in self.logs)
 
 
 @pytest.fixture(scope='module')
 def probe(tmp_path_factory):
     """One lifter process for the module (pytorch backend, /pose3d namespace) and the probe."""
     log_path = tmp_path_factory.mktemp('lifter') / 'output.log'
-    rclpy.init()
-    with open(log_path, 'w') as log:
-        lifter = subprocess.Popen(
-            [str(BIN / 'lifter'), '--ros-args', '-r', f'__ns:={NS}', '-p', 'backend:=pytorch'],
-            stdout=log, stderr=subprocess.STDOUT)
-    probe = Probe()
-    try:
-        assert probe.state() == 'unconfigured'
+    with node_process('lifter', Probe, log_path, 'backend:=pytorch') as probe:
         yield probe
-    finally:
-        probe.node.destroy_node()
-        rclpy.try_shutdown()
-        lifter.kill()
-        lifter.wait()
-        output = log_path.read_text()
-        assert 'Traceback' not in output, output
 
 
 def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process):
@@ -249,14 +175,14 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
         assert len(array.markers[-1].points) == 2 * (NUM_JOINTS - 1)
 
     # Ranking edges on request, a live parameter.
-    probe.set_parameter('show_ranking_edges', True)
+    probe.set_parameters_(show_ranking_edges=True)
     seen = len(probe.markers)
     probe.spin_until(lambda: any(len(a.markers) == NUM_JOINTS + 2 for a in probe.markers[seen:]), 10.0,
                      'markers with ranking edges')
     edges = next(a for a in probe.markers[seen:] if len(a.markers) == NUM_JOINTS + 2).markers[-1]
     assert (edges.ns, edges.id, edges.type) == ('ranking_edges', 0, Marker.LINE_LIST)
     assert len(edges.points) == len(edges.colors) and 0 < len(edges.points) <= 2 * 16 * 15 // 2
-    probe.set_parameter('show_ranking_edges', False)
+    probe.set_parameters_(show_ranking_edges=False)
     seen = len(probe.markers)
     probe.spin_until(lambda: any(a.markers[-1].action == Marker.DELETE for a in probe.markers[seen:]), 10.0,
                      'the ranking edges deleted')
@@ -264,10 +190,7 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
     assert (deleted.ns, deleted.id, deleted.header.frame_id) == ('ranking_edges', 0, FRAME_ID)
 
     # Diagnostics: once a second, with every key, rates that see the 20 Hz replay.
-    seen = len(probe.diagnostics)
-    probe.spin_until(lambda: len(probe.diagnostics) > seen, 5.0, 'diagnostics')
-    status = probe.diagnostics[-1]
-    values = {kv.key: kv.value for kv in status.values}
+    values = probe.next_diagnostics()
     assert tuple(values) == DIAGNOSTIC_KEYS
     assert 10.0 < float(values['input rate (Hz)']) < 30.0 and 10.0 < float(values['output rate (Hz)']) < 30.0
     assert 0.0 < float(values['lifter latency median (ms)']) < 500.0
@@ -296,11 +219,11 @@ def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):
 
     # A lifter that cannot load leaves the node unconfigured, with the reason logged.
     assert probe.transition('deactivate') and probe.transition('cleanup')
-    probe.set_parameter('lifter_checkpoint', '/nowhere/lifter.pt')
+    probe.set_parameters_(lifter_checkpoint='/nowhere/lifter.pt')
     assert not probe.transition('configure') and probe.state() == 'unconfigured'
     probe.spin_until(lambda: probe.logged('configure failed: cannot load the lifter: /nowhere/lifter.pt'),
                      5.0, 'the configure failure')
-    probe.set_parameter('lifter_checkpoint', '')
+    probe.set_parameters_(lifter_checkpoint='')
     probe.bring_up()
 
 
@@ -350,9 +273,7 @@ def test_malformed_inputs_are_rejected_and_named_and_the_node_keeps_lifting(prob
     assert not probe.lifted(blind)
 
     # Diagnostics count what was rejected and dropped.
-    seen = len(probe.diagnostics)
-    probe.spin_until(lambda: len(probe.diagnostics) > seen, 5.0, 'diagnostics')
-    values = {kv.key: kv.value for kv in probe.diagnostics[-1].values}
+    values = probe.next_diagnostics()
     assert int(values['messages rejected']) == 4
     # The blind frame and the early ones that reached the lifter (best effort may lose a first one).
     assert 2 <= int(values['frames dropped (no camera_info)']) <= len(early) + 1

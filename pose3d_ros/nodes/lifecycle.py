@@ -1,0 +1,100 @@
+"""What the lifecycle nodes (camera, lifter) share: the backend parameters, logged transitions,
+the deactivate / cleanup / shutdown / error transitions, and their executable."""
+import functools
+import threading
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+
+from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR
+from pose3d_ros.nodes.parameters import declare
+from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
+
+AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
+
+
+def logged_transition(transition):
+    """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently)."""
+    @functools.wraps(transition)
+    def wrapper(self, state):
+        try:
+            return transition(self, state)
+        except Exception as error:
+            self.get_logger().error(f'{transition.__name__} failed: {type(error).__name__}: {error}')
+            return TransitionCallbackReturn.ERROR
+    return wrapper
+
+
+def spin(node_class, args=None):
+    """The executable of a lifecycle node: spin it, configured and activated first with `autostart`."""
+    rclpy.init(args=args)
+    node = node_class()
+    try:
+        if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+class InferenceNode(LifecycleNode):
+    """A lifecycle node that runs networks through a backend (pose3d_ros.inference.backends).
+
+    Declares the backend parameters (read by the subclass's on_configure) and `log_period_s`
+    and `autostart`. Subclasses create their lifecycle publishers in on_configure into
+    `_publishers_out` and define `_stop()` (leave the active state: subscriptions, timers,
+    workers) and `_release_network()`; transitions hold `_lock`.
+    """
+
+    def __init__(self, name, **node_options):
+        super().__init__(name, **node_options)
+        declare(self, 'backend', 'onnxruntime', 'Inference backend: onnxruntime, pytorch or tensorrt.' + AT_CONFIGURE)
+        declare(self, 'precision', 'fp32', 'fp32; fp16 (pytorch, tensorrt); int8 (tensorrt).' + AT_CONFIGURE)
+        declare(self, 'device', 'cpu', 'Device of the pytorch backend: cpu or cuda[:N].' + AT_CONFIGURE)
+        declare(self, 'threads', 1, 'ONNX Runtime intra-op threads; 0: its default.' + AT_CONFIGURE, 0, 256)
+        declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
+                'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + AT_CONFIGURE)
+        declare(self, 'log_period_s', 5.0,
+                'Each distinct input problem is logged at most once per this many seconds.' + AT_CONFIGURE,
+                0.0, 3600.0)
+        self.autostart = declare(self, 'autostart', False,
+                                 'The executable configures and activates the node at start.', read_only=True)
+        self._lock = threading.RLock()
+        self._warnings = RateLimitedWarnings(self.get_logger(), 5.0)
+        self._publishers_out = []
+
+    def _param(self, name):
+        return self.get_parameter(name).value
+
+    @logged_transition
+    def on_deactivate(self, state):
+        with self._lock:
+            self._stop()
+            return super().on_deactivate(state)
+
+    def _release(self):
+        for publisher in self._publishers_out:
+            self.destroy_lifecycle_publisher(publisher)
+        self._publishers_out = []
+        self._release_network()
+
+    @logged_transition
+    def on_cleanup(self, state):
+        with self._lock:
+            self._release()
+            return super().on_cleanup(state)
+
+    @logged_transition
+    def on_shutdown(self, state):
+        with self._lock:
+            self._stop()
+            self._release()
+            return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state):
+        self.get_logger().error(f'error processing in state {state.label}: releasing everything')
+        return self.on_shutdown(state)

@@ -1,0 +1,273 @@
+"""pose3d_ros.images: sensor_msgs <-> RGB arrays, every rejection with its message, speed."""
+import array
+import time
+import tracemalloc
+
+import cv2
+import numpy as np
+import pytest
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from pose3d_ros import images
+from pose3d_ros.images import (ENCODINGS, compressed_msg, image_to_msg, rgb_from_compressed_msg,
+                               rgb_from_image_msg)
+
+HEADER = Header(frame_id='cam_optical')
+HEADER.stamp.sec, HEADER.stamp.nanosec = 12, 345
+
+
+@pytest.fixture(scope='module')
+def rgb():
+    # Smooth content (JPEG keeps it close) with distinct channels.
+    y, x = np.mgrid[0:48, 0:64]
+    return np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)
+
+
+def raw(data, width, height, encoding='rgb8', step=None, bytes_per_pixel=3):
+    msg = Image(header=HEADER, width=width, height=height, encoding=encoding,
+                step=width * bytes_per_pixel if step is None else step)
+    msg.data = array.array('B', bytes(data))
+    return msg
+
+
+def test_converter_is_a_maintained_library():
+    assert images.CONVERTER in ('cv_bridge', 'rosbags-image')
+    print(f'converter: {images.CONVERTER}')
+
+
+def test_rgb8_round_trip(rgb):
+    msg = image_to_msg(HEADER, rgb)
+    assert (msg.encoding, msg.width, msg.height, msg.step, msg.is_bigendian) == ('rgb8', 64, 48, 192, 0)
+    assert msg.header == HEADER and len(msg.data) == rgb.size
+    out = rgb_from_image_msg(msg)
+    assert out.dtype == np.uint8 and out.shape == rgb.shape
+    np.testing.assert_array_equal(out, rgb)
+    # A non-contiguous input (a crop) is packed.
+    np.testing.assert_array_equal(rgb_from_image_msg(image_to_msg(HEADER, rgb[::2, 1::3])), rgb[::2, 1::3])
+
+
+def test_round_trip_over_serialization(rgb):
+    from rclpy.serialization import deserialize_message, serialize_message
+    received = deserialize_message(serialize_message(image_to_msg(HEADER, rgb)), Image)
+    np.testing.assert_array_equal(rgb_from_image_msg(received), rgb)
+
+
+@pytest.mark.parametrize('encoding, to_encoded', [
+    ('bgr8', lambda rgb: rgb[..., ::-1]),
+    ('rgba8', lambda rgb: np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 7, np.uint8)], -1)),
+    ('bgra8', lambda rgb: np.concatenate([rgb[..., ::-1], np.full(rgb.shape[:2] + (1,), 7, np.uint8)], -1)),
+])
+def test_colour_encodings(rgb, encoding, to_encoded):
+    encoded = np.ascontiguousarray(to_encoded(rgb))
+    msg = raw(encoded.tobytes(), 64, 48, encoding, bytes_per_pixel=ENCODINGS[encoding])
+    np.testing.assert_array_equal(rgb_from_image_msg(msg), rgb)
+
+
+def test_mono8(rgb):
+    grey = rgb[..., 1].copy()
+    out = rgb_from_image_msg(raw(grey.tobytes(), 64, 48, 'mono8', bytes_per_pixel=1))
+    assert out.shape == (48, 64, 3)
+    for channel in range(3):
+        np.testing.assert_array_equal(out[..., channel], grey)
+
+
+@pytest.mark.parametrize('encoding, pair', [('yuv422', [128, 90, 128, 90]),        # U Y V Y
+                                             ('yuv422_yuy2', [90, 128, 90, 128])])  # Y U Y V
+def test_yuv422(encoding, pair):
+    # Neutral chroma: grey at luma 90.
+    out = rgb_from_image_msg(raw(pair * (8 * 4 // 2), 8, 4, encoding, bytes_per_pixel=2))
+    assert out.shape == (4, 8, 3)
+    assert np.all(np.abs(out.astype(int) - 90) <= 12)
+    assert np.ptp(out) <= 1
+
+
+def test_padded_rows(rgb):
+    """step > width * bpp: the padding is skipped (also when step is not a multiple of 3)."""
+    for padding in (1, 4, 64):
+        step = 64 * 3 + padding
+        rows = np.zeros((48, step), np.uint8)
+        rows[:, :192] = rgb.reshape(48, 192)
+        rows[:, 192:] = 255
+        np.testing.assert_array_equal(rgb_from_image_msg(raw(rows.tobytes(), 64, 48, step=step)), rgb)
+    bgr_rows = np.full((48, 200), 9, np.uint8)
+    bgr_rows[:, :192] = rgb[..., ::-1].reshape(48, 192)
+    np.testing.assert_array_equal(rgb_from_image_msg(raw(bgr_rows.tobytes(), 64, 48, 'bgr8', step=200)), rgb)
+
+
+def test_longer_data_is_accepted(rgb):
+    np.testing.assert_array_equal(rgb_from_image_msg(raw(rgb.tobytes() + b'\0' * 10, 64, 48)), rgb)
+
+
+def test_big_endian_flag_is_irrelevant_for_8_bit(rgb):
+    msg = image_to_msg(HEADER, rgb)
+    msg.is_bigendian = 1
+    np.testing.assert_array_equal(rgb_from_image_msg(msg), rgb)
+
+
+@pytest.mark.parametrize('msg, message', [
+    (lambda: raw(b'\0' * 12, 2, 2, 'mono16', bytes_per_pixel=2), "Image.encoding 'mono16' is not supported"),
+    (lambda: raw(b'\0' * 12, 2, 2, 'rgb9'), "Image.encoding 'rgb9' is not supported"),
+    (lambda: raw(b'\0' * 12, 2, 2, ''), "Image.encoding '' is not supported"),
+    (lambda: raw(b'', 0, 2), 'Image has zero size: width=0, height=2'),
+    (lambda: raw(b'', 2, 0), 'Image has zero size: width=2, height=0'),
+    (lambda: raw(b'\0' * 12, 2, 2, step=5), 'Image.step 5 is smaller than width * bytes per pixel = 2 * 3 = 6 (rgb8)'),
+    (lambda: raw(b'\0' * 32, 2, 2, 'rgba8', step=6, bytes_per_pixel=4), 'Image.step 6 is smaller than width * bytes per pixel = 2 * 4 = 8 (rgba8)'),
+    (lambda: raw(b'\0' * 11, 2, 2), 'Image.data has 11 bytes, fewer than step * height = 6 * 2 = 12 (truncated)'),
+    (lambda: raw(b'\0' * 100, 20, 20, step=64), 'Image.data has 100 bytes, fewer than step * height = 64 * 20 = 1280 (truncated)'),
+    (lambda: raw(b'\0' * 12, 3, 2, 'yuv422', bytes_per_pixel=2), 'Image.width 3 is odd; yuv422 packs pixels in pairs'),
+    (lambda: raw(b'\0' * 12, 20000, 20000), 'Image claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+])
+def test_image_rejections(msg, message):
+    with pytest.raises(ValueError) as error:
+        rgb_from_image_msg(msg())
+    assert message in str(error.value)
+
+
+def test_max_pixels_is_a_parameter(rgb):
+    with pytest.raises(ValueError, match=r'Image claims 64x48 = 3072 pixels, over the limit of 3000'):
+        rgb_from_image_msg(image_to_msg(HEADER, rgb), max_pixels=3000)
+    rgb_from_image_msg(image_to_msg(HEADER, rgb), max_pixels=3072)
+
+
+def test_huge_claim_is_rejected_before_allocating():
+    msg = raw(b'\0' * 64, 20000, 20000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match='over the limit'):
+            rgb_from_image_msg(msg)
+        with pytest.raises(ValueError, match='truncated'):
+            rgb_from_image_msg(msg, max_pixels=10**9)  # over the limit's check: still no allocation
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+@pytest.mark.parametrize('fmt', ['jpeg', 'png'])
+def test_compressed_round_trip(rgb, fmt):
+    msg = compressed_msg(HEADER, rgb, fmt)
+    assert msg.format == f'rgb8; {fmt} compressed bgr8' and msg.header == HEADER
+    out = rgb_from_compressed_msg(msg)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    if fmt == 'png':
+        np.testing.assert_array_equal(out, rgb)
+    else:
+        assert np.mean(np.abs(out.astype(int) - rgb)) < 3
+
+
+def test_compressed_grey_and_alpha_become_rgb(rgb):
+    for image in (rgb[..., 0], cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA)):
+        ok, encoded = cv2.imencode('.png', image)
+        msg = CompressedImage(format='png', data=array.array('B', encoded.tobytes()))
+        assert rgb_from_compressed_msg(msg).shape == (48, 64, 3)
+
+
+def _png_claiming(width, height):
+    ok, encoded = cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    return bytes(data)
+
+
+def _jpeg_claiming(width, height):
+    ok, encoded = cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+@pytest.fixture(scope='module')
+def jpeg(rgb):
+    return bytes(compressed_msg(HEADER, rgb, 'jpeg').data)
+
+
+@pytest.mark.parametrize('data, message', [
+    (lambda jpeg: b'', "CompressedImage.format 'jpeg': data (0 bytes) is neither JPEG nor PNG"),
+    (lambda jpeg: b'hello world, not an image', "CompressedImage.format 'jpeg': data (25 bytes) is neither JPEG nor PNG (starts with 68656c6c6f20776f)"),
+    (lambda jpeg: jpeg[:2] + bytes(range(200)), "CompressedImage.format 'jpeg': corrupt JPEG data (202 bytes), no readable image header"),
+    (lambda jpeg: jpeg[:len(jpeg) // 3], "CompressedImage.format 'jpeg': corrupt JPEG data (340 bytes): truncated, no end-of-image marker"),
+    (lambda jpeg: jpeg[:300] + b'\0' * (len(jpeg) - 302) + b'\xff\xd9', "CompressedImage.format 'jpeg': corrupt JPEG data (1022 bytes): OpenCV could not decode it"),
+    (lambda jpeg: _png_claiming(2, 2)[:-20], "CompressedImage.format 'jpeg': corrupt PNG data"),
+    (lambda jpeg: _png_claiming(2, 2)[:40], "CompressedImage.format 'jpeg': corrupt PNG data"),
+    (lambda jpeg: _png_claiming(20000, 20000), 'CompressedImage (PNG header) claims 20000x20000 = 400000000 pixels, over the limit'),
+    (lambda jpeg: _jpeg_claiming(20000, 20000), 'CompressedImage (JPEG header) claims 20000x20000 = 400000000 pixels, over the limit'),
+    (lambda jpeg: _jpeg_claiming(0, 16), 'CompressedImage (JPEG header) has zero size: width=0, height=16'),
+])
+def test_compressed_rejections(jpeg, data, message):
+    msg = CompressedImage(header=HEADER, format='jpeg', data=array.array('B', data(jpeg)))
+    with pytest.raises(ValueError) as error:
+        rgb_from_compressed_msg(msg)
+    assert message in str(error.value)
+
+
+def test_truncated_jpeg_is_rejected_before_decoding():
+    """Some libjpeg builds (OpenCV 4's) decode a truncated JPEG with a grey bottom and a warning:
+    the missing end-of-image marker refuses it whatever OpenCV does."""
+    noise = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    msg = compressed_msg(HEADER, noise, 'jpeg')
+    msg.data = msg.data[:len(msg.data) // 2]
+    with pytest.raises(ValueError, match=r'corrupt JPEG data \(\d+ bytes\): truncated, no end-of-image marker'):
+        rgb_from_compressed_msg(msg)
+
+
+def test_compressed_depth_is_rejected(jpeg):
+    msg = CompressedImage(format='16UC1; compressedDepth png', data=array.array('B', jpeg))
+    with pytest.raises(ValueError, match='compressed depth images are not supported'):
+        rgb_from_compressed_msg(msg)
+
+
+def _best_ms(function, repeats=20):
+    best = float('inf')
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def test_speed_720p():
+    """1280x720 conversions are ~1 ms (bounds are generous: the cores may be busy)."""
+    rgb = np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    msg = image_to_msg(HEADER, rgb)
+    bgr = raw(rgb[..., ::-1].tobytes(), 1280, 720, 'bgr8')
+    padded = raw(np.pad(rgb.reshape(720, -1), ((0, 0), (0, 64))).tobytes(), 1280, 720, step=1280 * 3 + 64)
+    times = {'image_to_msg': _best_ms(lambda: image_to_msg(HEADER, rgb)),
+             'rgb8 -> rgb': _best_ms(lambda: rgb_from_image_msg(msg)),
+             'bgr8 -> rgb': _best_ms(lambda: rgb_from_image_msg(bgr)),
+             'padded rgb8 -> rgb': _best_ms(lambda: rgb_from_image_msg(padded))}
+    jpeg = compressed_msg(HEADER, cv2.GaussianBlur(rgb, (0, 0), 3), 'jpeg')
+    decode_ms = _best_ms(lambda: rgb_from_compressed_msg(jpeg), repeats=5)
+    print(f'1280x720 JPEG ({len(jpeg.data) // 1024} kB) -> rgb: {decode_ms:.2f} ms')
+    assert decode_ms < 100
+    print('1280x720 best of 20 (ms): ' + ', '.join(f'{key} {value:.2f}' for key, value in times.items()))
+    assert max(times.values()) < 20
+
+
+class FakeCvBridge:
+    """cv_bridge's imgmsg_to_cv2 as ROS 2's cv_bridge does it for 8-bit colour: a view with
+    step // (bytes per pixel) columns (so it needs step to be a multiple of the pixel size)."""
+    CHANNELS = {'rgb8': 3, 'bgr8': 3}
+
+    def imgmsg_to_cv2(self, msg, desired_encoding):
+        if msg.encoding not in self.CHANNELS:
+            raise TypeError(f'Unrecognized image encoding [{msg.encoding}]')
+        channels = self.CHANNELS[msg.encoding]
+        image = np.ndarray((msg.height, msg.step // channels, channels), np.uint8, buffer=msg.data)
+        image = np.ascontiguousarray(image[:, :msg.width])
+        return image[..., ::-1] if msg.encoding != desired_encoding else image
+
+
+def test_cv_bridge_path(rgb, monkeypatch):
+    """Where cv_bridge imports it converts; padded rows are compacted for it first, and its errors
+    become ValueError naming the encoding."""
+    monkeypatch.setattr(images, 'CONVERTER', 'cv_bridge')
+    monkeypatch.setattr(images, '_converter', FakeCvBridge())
+    np.testing.assert_array_equal(rgb_from_image_msg(image_to_msg(HEADER, rgb)), rgb)
+    rows = np.zeros((48, 64 * 3 + 1), np.uint8)
+    rows[:, :192] = rgb[..., ::-1].reshape(48, 192)
+    np.testing.assert_array_equal(rgb_from_image_msg(raw(rows.tobytes(), 64, 48, 'bgr8', step=193)), rgb)
+    with pytest.raises(ValueError, match=r"Image.encoding 'mono8': cv_bridge cannot convert it to rgb8: "
+                                         r'Unrecognized image encoding \[mono8\]'):
+        rgb_from_image_msg(raw(bytes(64 * 48), 64, 48, 'mono8', bytes_per_pixel=1))
