@@ -41,8 +41,9 @@ def plot_reports(reports, labels, out):
     """Write <out>_per_joint.png and <out>_per_action.png; returns their paths."""
     joints = [name for index, name in enumerate(JOINT_NAMES) if index != ROOT]
     actions = [action for action in ACTIONS if all(action in r['per_action_mm'] for r in reports)]
-    description = ', '.join(sorted({f'Protocol #{r["protocol"]}, S{"+S".join(map(str, r["subjects"]))}'
-                                    for r in reports}))
+    protocols = ', '.join(sorted({f'#{r["protocol"]}' for r in reports}))
+    subjects = ', '.join(sorted({'S' + '+S'.join(map(str, r['subjects'])) for r in reports}))
+    description = f'Protocol {protocols}; {subjects}'
     per_joint = Path(f'{out}_per_joint.png')
     per_action = Path(f'{out}_per_action.png')
     per_joint.parent.mkdir(parents=True, exist_ok=True)

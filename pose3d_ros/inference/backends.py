@@ -30,6 +30,9 @@ class OnnxRuntimeBackend:
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
+        # The pipeline runs three sessions in turn: idle workers spinning for more work would
+        # steal the cores from the next session.
+        options.add_session_config_entry('session.intra_op.allow_spinning', '0')
         available = onnxruntime.get_available_providers()
         providers = [p for p in (providers or available) if p in available] or ['CPUExecutionProvider']
         try:

@@ -11,6 +11,10 @@ def test_atomic_write_replaces_the_file_whole(tmp_path):
     atomic_write(path, lambda file: file.write(b'new'))
     assert path.read_bytes() == b'new'
     assert os.listdir(tmp_path) == ['file.bin']
+    plain = tmp_path / 'plain.bin'
+    plain.write_bytes(b'')
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777  # not mkstemp's owner-only
+    os.remove(plain)
 
 
 def test_a_failing_writer_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -321,7 +321,7 @@ def test_sqlite3_bag_of_compressed_images_is_replayed_at_the_rate(start_process,
                            f'bag_topic:={BAG_IMAGE_TOPIC}', 'rate_hz:=30.0',
                            'frame_id:=replayed_frame', 'focal_length_px:=40.0')
     collector = Collector('sqlite_checker')
-    collector.spin_until(lambda: len(collector.images) >= 8, process)
+    collector.spin_until(lambda: len(collector.images) >= 16, process)
     stop(process)
 
     indices = [colour_index(pixels(msg)) for msg in collector.images]
