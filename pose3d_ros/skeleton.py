@@ -56,6 +56,22 @@ MPII_TO_CANONICAL = np.array([3, 2, 1, 4, 5, 6, 0, 8, 9, 10, 16, 15, 14, 11, 12,
 DETECTED_JOINTS = np.array([j for j in range(NUM_JOINTS) if JOINT_NAMES[j] != 'spine'])
 # FLIP_PERMUTATION within DETECTED_JOINTS order (the spine mirrors onto itself, so none is lost).
 DETECTED_FLIP_PERMUTATION = np.searchsorted(DETECTED_JOINTS, FLIP_PERMUTATION[DETECTED_JOINTS])
+
+
+def _detected_bones():
+    """BONES within DETECTED_JOINTS order; a child of the spine hangs from the spine's parent."""
+    position = {int(joint): index for index, joint in enumerate(DETECTED_JOINTS)}
+    bones = []
+    for parent, child in BONES:
+        if child in position:
+            while parent not in position:
+                parent = int(PARENTS[parent])
+            bones.append((position[parent], position[child]))
+    return tuple(bones)
+
+
+# Bones as (parent, child) indices into DETECTED_JOINTS order: thorax joins the hip directly.
+DETECTED_BONES = _detected_bones()
 # The joints a lifter predicts relative to the root, which itself stays at the origin.
 NON_ROOT_JOINTS = np.array([j for j in range(NUM_JOINTS) if j != ROOT])
 

@@ -1,7 +1,8 @@
 """Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos.
 
     pose3d_eval_image_models --hourglass runs/hourglass/checkpoint.pt --prcnn runs/prcnn/checkpoint.pt \
-        --subjects 9 --count 2000 --json report.json --pair-figure pairs.png
+        --subjects 9 --count 2000 --json report.json --pair-figure pairs.png \
+        --mpii ../shared/data/mpii-samples/test_mpii.json --mpii-figure mpii.png
 
 Renders: poses of the given subjects (held out from training) seen by virtual cameras.
 Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the drawn head
@@ -26,7 +27,7 @@ from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
 from pose3d_ros.models.hourglass import HEATMAP_STRIDE, load_hourglass
 from pose3d_ros.models.prcnn import load_prcnn, pair_logits
 from pose3d_ros.ranking import TIE, discretize
-from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
+from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT
 from training.datasets.mpii import PERSON_BOX_PIXELS, load_mpii
@@ -89,21 +90,42 @@ def evaluate_prcnn(prcnn, dataset, device='cpu', hourglass=None, batch_size=64):
 
 
 def evaluate_mpii(hourglass, annotations, input_size, device='cpu'):
-    """PCKh@0.5 of the hourglass on MPII photos -> (report, per-person predictions in pixels)."""
+    """PCKh@0.5 of the hourglass on MPII photos -> (report, views): each view is a person's crop
+    with the predicted and the annotated joints in crop pixels, and the annotated visibility."""
     people = load_mpii(annotations)
-    predicted, crops = [], []
+    predicted, views = [], []
     for person in people:
         transform = crop_transform(person.center, person.scale * PERSON_BOX_PIXELS * MPII_CROP_MARGIN,
                                    input_size)
         crop = warp_crop(person.read_image(), transform, input_size)
-        crops.append(crop)
-        points = predict_joints(hourglass, torch.from_numpy(crop.transpose(2, 0, 1)[None].copy()), device)[0]
-        predicted.append(crop_to_image(points[0], transform))
+        points = predict_joints(hourglass, torch.from_numpy(crop.transpose(2, 0, 1)[None].copy()), device)[0][0]
+        predicted.append(crop_to_image(points, transform))
+        views.append((crop, points, person.joints_2d * transform[0, 0] + transform[:, 2], person.visible))
     target = np.stack([person.joints_2d for person in people])
     per_joint, overall = pckh(np.stack(predicted), target, mpii_head_size(target[:, _HEAD_TOP], target[:, _NECK]),
                               visible=np.stack([person.visible for person in people]))
     report = {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'people': len(people)}
-    return report, crops, predicted
+    return report, views
+
+
+def save_mpii_figure(path, views):
+    """The MPII crops side by side: annotated skeleton in white, the hourglass's in orange."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(views), figsize=(2.6 * len(views), 2.9), squeeze=False)
+    for axis, (crop, predicted, annotated, visible) in zip(axes[0], views):
+        axis.imshow(crop)
+        for parent, child in DETECTED_BONES:
+            if visible[parent] and visible[child]:
+                axis.plot(*annotated[[parent, child]].T, color='white', linewidth=1)
+            axis.plot(*predicted[[parent, child]].T, color='tab:orange', linewidth=2)
+        axis.set_axis_off()
+    figure.suptitle('hourglass on MPII photos (white: annotation, orange: prediction)', fontsize=9)
+    figure.tight_layout()
+    atomic_write(path, lambda file: figure.savefig(file, format='png', dpi=110))
+    plt.close(figure)
 
 
 def save_pair_figure(path, pair_accuracy, title):
@@ -132,6 +154,7 @@ def main(argv=None):
     parser.add_argument('--count', type=int, default=2000, help='held-out renders (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=1, help='seed of the renders (default: %(default)s)')
     parser.add_argument('--mpii', help='MPII JSON annotations (images beside it)')
+    parser.add_argument('--mpii-figure', help='PNG of the MPII crops with annotated and predicted skeletons')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-figure', help='PNG of the per-pair ranking accuracy')
@@ -142,6 +165,8 @@ def main(argv=None):
 def evaluate_command(args):
     if not (args.hourglass or args.prcnn):
         raise ValueError('give --hourglass, --prcnn or both')
+    if args.mpii_figure and not (args.mpii and args.hourglass):
+        raise ValueError('--mpii-figure needs --mpii and --hourglass')
     hourglass, checkpoint = load_hourglass(args.hourglass, args.device) if args.hourglass else (None, None)
     prcnn, prcnn_checkpoint = load_prcnn(args.prcnn, args.device) if args.prcnn else (None, None)
     input_size = (checkpoint or prcnn_checkpoint)['input_size']
@@ -160,8 +185,10 @@ def evaluate_command(args):
         report['hourglass'] = {'checkpoint': args.hourglass, **evaluate_hourglass(hourglass, renders, args.device)}
         print(f'hourglass  PCKh@0.5 on {args.count} renders of S{args.subjects}: {report["hourglass"]["pckh"]:.3f}')
         if args.mpii:
-            report['mpii'], _, _ = evaluate_mpii(hourglass, args.mpii, input_size, args.device)
+            report['mpii'], views = evaluate_mpii(hourglass, args.mpii, input_size, args.device)
             print(f'hourglass  PCKh@0.5 on {report["mpii"]["people"]} MPII photos: {report["mpii"]["pckh"]:.3f}')
+            if args.mpii_figure:
+                save_mpii_figure(args.mpii_figure, views)
     if prcnn is not None:
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
                            **evaluate_prcnn(prcnn, renders, args.device, hourglass)}

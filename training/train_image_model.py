@@ -91,7 +91,8 @@ class Networks:
         self.kind = config['model']['type']
         self.config = config
         self.device = device
-        self.model = NETWORKS[self.kind][0](config['model']).to(device)
+        # channels_last: oneDNN's convolutions run ~1.5x faster on CPU in this layout
+        self.model = NETWORKS[self.kind][0](config['model']).to(device, memory_format=torch.channels_last)
         self.hourglass = None
         if self.kind == 'prcnn' and config['data']['heatmaps'] == 'hourglass':
             self.hourglass, _ = load_hourglass(config['data']['hourglass'], device)
@@ -106,7 +107,7 @@ class Networks:
         return torch.from_numpy(maps).to(self.device)
 
     def loss(self, rng, batch):
-        images = batch['image'].to(self.device).float() / 255
+        images = (batch['image'].to(self.device).float() / 255).contiguous(memory_format=torch.channels_last)
         if self.kind == 'hourglass':
             target = batch['heatmaps'].to(self.device)
             return sum(heatmap_loss(stack, target, self.config['train']['foreground_weight'])

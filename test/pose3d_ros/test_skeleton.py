@@ -48,6 +48,15 @@ def test_detected_joints_are_all_but_the_spine():
     assert sorted(skeleton.MPII_TO_CANONICAL.tolist()) == skeleton.DETECTED_JOINTS.tolist()
 
 
+def test_detected_bones_form_a_tree_bridging_the_spine():
+    names = [skeleton.JOINT_NAMES[j] for j in skeleton.DETECTED_JOINTS]
+    bones = {(names[parent], names[child]) for parent, child in skeleton.DETECTED_BONES}
+    children = sorted(child for _, child in skeleton.DETECTED_BONES)
+    assert children == [i for i, name in enumerate(names) if name != 'hip']  # one parent each
+    assert ('hip', 'thorax') in bones and ('l_elbow', 'l_wrist') in bones
+    assert len(bones) == len(skeleton.DETECTED_JOINTS) - 1
+
+
 def test_mpii_reordering_puts_each_joint_at_its_canonical_rank():
     mpii = np.arange(16 * 2, dtype=float).reshape(16, 2)
     reordered = skeleton.mpii_to_canonical_order(mpii[None])[0]

@@ -28,7 +28,7 @@ def test_the_command_reports_pckh_ranking_accuracy_the_pair_figure_and_mpii(tmp_
                  '--data', str(H36M_ROOT), '--count', '24', '--json', str(tmp_path / 'report.json'),
                  '--pair-figure', str(tmp_path / 'pairs.png')]
     if MPII.is_file():
-        arguments += ['--mpii', str(MPII)]
+        arguments += ['--mpii', str(MPII), '--mpii-figure', str(tmp_path / 'mpii.png')]
     assert evaluate_image_models.main(arguments) == 0
     report = json.loads((tmp_path / 'report.json').read_text())
     assert 0 <= report['hourglass']['pckh'] <= 1 and len(report['hourglass']['pckh_per_joint']) == 16
@@ -38,9 +38,15 @@ def test_the_command_reports_pckh_ranking_accuracy_the_pair_figure_and_mpii(tmp_
     assert (tmp_path / 'pairs.png').read_bytes()[:4] == b'\x89PNG'
     if MPII.is_file():
         assert report['mpii']['people'] == 5
+        assert (tmp_path / 'mpii.png').read_bytes()[:4] == b'\x89PNG'
     assert 'pairwise ranking accuracy' in capsys.readouterr().out
 
 
 def test_the_command_needs_a_model(capsys):
     assert evaluate_image_models.main([]) == 2
     assert 'give --hourglass, --prcnn or both' in capsys.readouterr().err
+
+
+def test_the_mpii_figure_needs_the_photos_and_the_hourglass(tmp_path, capsys):
+    assert evaluate_image_models.main(['--prcnn', 'p.pt', '--mpii-figure', str(tmp_path / 'm.png')]) == 2
+    assert '--mpii-figure needs --mpii and --hourglass' in capsys.readouterr().err
