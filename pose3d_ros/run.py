@@ -1,16 +1,24 @@
 """pose3d_run: start the pose3d_ros node graph in one process and print what it publishes.
 
-The same nodes and parameter file that launch/pose3d.launch.py uses on a ROS install, for
-machines without `launch` (ROS 2 from PyPI wheels, CI). Nodes run in a MultiThreadedExecutor
-and talk over the real DDS graph: skeleton_replay feeds the lifter (a lifecycle node, configured
-and activated here), and a printer node subscribes to the /pose3d topics and prints one line per
-frame once every topic has delivered that frame: the 2D input, the ground truth, the lifted
-skeleton's error against it (MPJPE after root alignment), and the latency from the frame's stamp
-to the lifted skeleton's arrival.
+The same nodes and parameter files that launch/pose3d.launch.py uses on a ROS install, for
+machines without `launch` (ROS 2 from PyPI wheels, CI). Nodes run in a MultiThreadedExecutor and
+talk over the real DDS graph, in the /pose3d namespace:
+  --input images (default)  image_source (the built-in demo, or the video, image folder or rosbag
+                            its parameters name) -> camera (hourglass + PRCNN) -> lifter (DPNet)
+  --input replay            skeleton_replay (ground-truth 2D joints and ranking) -> lifter
+  --input camera            camera -> lifter on the images of another process (a camera driver;
+                            --image-topic names its topic)
+The lifecycle nodes (camera, lifter) are configured and activated here. A printer node prints one
+line per frame once all of its topics have arrived: the 2D joints, the ranking, the lifted 3D
+skeleton (its joints on a second line), its error against the ground truth where the input has
+one (MPJPE after root alignment), and the latency from the frame's stamp to the skeleton's
+arrival. With --record DIR, the /pose3d topics (all but the images) go to an MCAP recording
+DIR/pose3d_<time>/recording and the last skeleton to DIR/pose3d_<time>/last_skeleton.png.
 """
 import argparse
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +27,27 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo
+from visualization_msgs.msg import MarkerArray
 
 from pose3d_ros import messages
+from pose3d_ros.atomic import atomic_write
 from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.nodes.camera import CameraNode
+from pose3d_ros.nodes.image_source import ImageSource
 from pose3d_ros.nodes.lifter import LifterNode
+from pose3d_ros.nodes.recorder import Recorder
 from pose3d_ros.nodes.skeleton_replay import SkeletonReplay
 from pose3d_ros.ranking import behind_front_edges
-from pose3d_ros.skeleton import ROOT
+from pose3d_ros.skeleton import BONES, JOINT_NAMES, ROOT
 
 NAMESPACE = 'pose3d'
-# topic (relative to NAMESPACE) -> message type the printer waits for on every frame
-PRINTED_TOPICS = {
-    'keypoints_2d': Keypoints2D,
-    'ranking': DepthRanking,
-    'ground_truth/skeleton': Skeleton3D,
-    'skeleton': Skeleton3D,
-}
+INPUTS = ('images', 'replay', 'camera')
+GROUND_TRUTH = 'ground_truth/skeleton'
+# topic (relative to NAMESPACE) -> message type the printer waits for on every frame; the
+# ground truth too where the input publishes one
+PRINTED_TOPICS = {'keypoints_2d': Keypoints2D, 'ranking': DepthRanking, 'skeleton': Skeleton3D}
+RECORDED_TOPICS = {**PRINTED_TOPICS, 'markers': MarkerArray, 'camera_info': CameraInfo}
 
 
 class ExecutorJoiningWorkers(MultiThreadedExecutor):
@@ -72,35 +85,78 @@ def mpjpe_mm(skeleton, ground_truth):
     return float(np.linalg.norm(error, axis=1).mean() * 1000)
 
 
+def _root_relative(msg):
+    indices, positions, _ = messages.skeleton_from_msg(msg)
+    if ROOT not in indices:
+        raise ValueError('the skeleton has no root joint')
+    return indices, positions - positions[indices == ROOT]
+
+
 def describe_frame(frame):
-    """One line summarising the messages of one frame."""
+    """Two lines summarising the messages of one frame: the inputs and the lifted skeleton's
+    error (against the ground truth, where the frame has one), then the skeleton's joints."""
     _, pixels, _ = messages.keypoints_from_msg(frame['keypoints_2d'])
     _, _, ranking = messages.ranking_from_msg(frame['ranking'])
-    truth = frame['ground_truth/skeleton']
-    indices, positions, _ = messages.skeleton_from_msg(truth)
-    root = truth.root_position
     lifted = frame['skeleton']
+    indices, positions = _root_relative(lifted)
     width, height = pixels.max(axis=0) - pixels.min(axis=0)
-    return (f'keypoints_2d: {len(pixels)} joints in {width:.0f}x{height:.0f} px | '
+    line = (f'keypoints_2d: {len(pixels)} joints in {width:.0f}x{height:.0f} px | '
             f'ranking: {len(ranking)}x{len(ranking)}, {len(behind_front_edges(ranking))} '
-            f'behind->front edges | ground_truth/skeleton ({truth.model}): {len(indices)} joints, '
-            f'root ({root.x:.2f}, {root.y:.2f}, {root.z:.2f}) m, '
-            f'height {positions[:, 1].max() - positions[:, 1].min():.2f} m | '
-            f'skeleton ({lifted.model}): {len(lifted.positions)} joints, '
-            f'MPJPE {mpjpe_mm(lifted, truth):.1f} mm')
+            f'behind->front edges | skeleton ({lifted.model}): {len(indices)} joints, '
+            f'height {np.ptp(positions[:, 1]):.2f} m')
+    if GROUND_TRUTH in frame:
+        truth = frame[GROUND_TRUTH]
+        line += f', MPJPE {mpjpe_mm(lifted, truth):.1f} mm against {truth.model}'
+    joints = ' '.join(f'{JOINT_NAMES[i]} ({x:+.2f} {y:+.2f} {z:+.2f})' for i, (x, y, z) in zip(indices, positions))
+    return f'{line}\n    joints (m, root-relative, camera axes x right y down z forward): {joints}'
+
+
+def save_skeleton_figure(path, skeleton, ground_truth=None):
+    """PNG of a lifted skeleton (root-relative, seen from beside the camera), with the ground
+    truth in grey where given; written atomically."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure = plt.figure(figsize=(5, 5.5))
+    axis = figure.add_subplot(projection='3d')
+    drawn = [(skeleton, 'tab:orange', f'lifted ({skeleton.model})')]
+    if ground_truth is not None:
+        drawn.append((ground_truth, 'grey', f'ground truth ({ground_truth.model})'))
+    for msg, colour, label in drawn:
+        indices, positions = _root_relative(msg)
+        by_joint = dict(zip(indices.tolist(), positions))
+        for parent, child in BONES:
+            if parent in by_joint and child in by_joint:
+                # optical frame (x right, y down, z forward) -> plot axes (x, depth, up)
+                x, y, z = np.stack([by_joint[parent], by_joint[child]]).T
+                axis.plot(x, z, -y, color=colour, linewidth=2, label=label)
+                label = None
+    axis.set(xlabel='x (m)', ylabel='z, depth (m)', zlabel='-y, up (m)', xlim=(-1, 1), ylim=(-1, 1), zlim=(-1, 1))
+    ticks = np.linspace(-1, 1, 5)
+    axis.set(xticks=ticks, yticks=ticks, zticks=ticks)
+    axis.tick_params(labelsize=7)
+    axis.view_init(elev=15, azim=-70)
+    axis.legend(loc='upper left', fontsize=8)
+    stamp = Time.from_msg(skeleton.header.stamp).nanoseconds / 1e9
+    axis.set_title(f'last skeleton, stamp {stamp:.3f}, frame {skeleton.header.frame_id}', fontsize=9)
+    atomic_write(path, lambda file: figure.savefig(file, format='png', dpi=100))
+    plt.close(figure)
 
 
 class TopicPrinter(Node):
     """Collects the messages of each frame (keyed by header stamp) and prints complete frames."""
 
-    def __init__(self, max_frames, output=sys.stdout):
+    def __init__(self, max_frames, ground_truth, output=sys.stdout):
         super().__init__('printer', namespace=NAMESPACE)
         self.max_frames = max_frames
         self.output = output
         self.printed = 0
+        self.last_frame = None
+        self.topics = {**PRINTED_TOPICS, **({GROUND_TRUTH: Skeleton3D} if ground_truth else {})}
         self.pending = {}  # stamp in ns -> {topic: message}
         self.skeleton_arrival = {}  # stamp in ns -> clock time in ns the lifted skeleton arrived
-        for topic, msg_type in PRINTED_TOPICS.items():
+        for topic, msg_type in self.topics.items():
             self.create_subscription(
                 msg_type, topic, lambda msg, topic=topic: self.on_message(topic, msg), 10)
 
@@ -114,7 +170,7 @@ class TopicPrinter(Node):
             self.skeleton_arrival[stamp] = self.get_clock().now().nanoseconds
         frame = self.pending.setdefault(stamp, {})
         frame[topic] = msg
-        if len(frame) < len(PRINTED_TOPICS) or self.done:
+        if len(frame) < len(self.topics) or self.done:
             return
         del self.pending[stamp]
         for old in [s for s in self.pending if s < stamp]:  # frames that will never complete
@@ -123,40 +179,80 @@ class TopicPrinter(Node):
         for old in [s for s in self.skeleton_arrival if s < stamp]:
             del self.skeleton_arrival[old]
         self.printed += 1
+        self.last_frame = frame
         print(f'frame {self.printed:4d}  stamp {stamp / 1e9:.3f}  latency {latency_ms:5.1f} ms | '
               f'{describe_frame(frame)}', file=self.output, flush=True)
 
 
+def build_graph(kind, ros_args, image_topic, camera_info_topic):
+    """-> (source node or None, lifecycle nodes in transition order, whether a ground truth is published)."""
+    options = {'namespace': NAMESPACE, 'cli_args': ros_args}
+    lifter = LifterNode(**options)
+    if kind == 'replay':
+        return SkeletonReplay(**options), [lifter], True
+    if kind == 'images':
+        source = ImageSource(**options)
+        return source, [lifter, CameraNode(**options)], source.skeleton_pub is not None
+    # A camera driver elsewhere: image_transport's names for its raw and compressed topics.
+    camera = CameraNode(namespace=NAMESPACE, cli_args=ros_args + [
+        '-r', f'image:={image_topic}', '-r', f'image/compressed:={image_topic}/compressed'])
+    lifter = LifterNode(namespace=NAMESPACE, cli_args=ros_args + ['-r', f'camera_info:={camera_info_topic}'])
+    return None, [lifter, camera], False
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--params-file', type=Path, default=None,
-                        help='ROS 2 parameter file (default: config/pose3d.yaml)')
+    parser.add_argument('--input', choices=INPUTS, default='images',
+                        help='what feeds the graph (default: %(default)s; see the module docstring)')
+    parser.add_argument('--params-file', type=Path, action='append', default=None,
+                        help='ROS 2 parameter file (default: config/pose3d.yaml); repeat it to '
+                             'overlay files, later ones win (e.g. config/jetson.yaml)')
+    parser.add_argument('--image-topic', default='/camera/image_raw',
+                        help='--input camera: the driver\'s image topic (default: %(default)s)')
+    parser.add_argument('--camera-info-topic', default='/camera/camera_info',
+                        help='--input camera: the driver\'s camera_info topic (default: %(default)s)')
     parser.add_argument('--frames', type=int, default=0,
                         help='stop after printing this many frames (default: run until Ctrl-C)')
     parser.add_argument('--timeout', type=float, default=0.0,
                         help='stop after this many seconds (default: no limit)')
+    parser.add_argument('--record', type=Path, default=None,
+                        help='write an MCAP recording of the /pose3d topics and an image of the last '
+                             'skeleton into a new folder DIR/pose3d_<time>')
     args = parser.parse_args(argv)
-    params_file = args.params_file or default_params_file()
-    if not params_file.is_file():
-        parser.error(f'parameter file not found: {params_file}')
+    params_files = args.params_file or [default_params_file()]
+    for params_file in params_files:
+        if not params_file.is_file():
+            parser.error(f'parameter file not found: {params_file}')
+    record_dir = None
+    if args.record is not None:
+        record_dir = args.record / datetime.now().strftime('pose3d_%Y%m%d-%H%M%S')
+        if record_dir.exists():
+            parser.error(f'output folder already exists: {record_dir}')
+        record_dir.mkdir(parents=True)
 
     rclpy.init()
-    ros_args = ['--ros-args', '--params-file', str(params_file)]
-    lifter = LifterNode(namespace=NAMESPACE, cli_args=ros_args)
-    nodes = [SkeletonReplay(namespace=NAMESPACE, cli_args=ros_args), lifter,
-             TopicPrinter(args.frames)]
+    ros_args = ['--ros-args'] + [arg for path in params_files for arg in ('--params-file', str(path))]
+    source, lifecycle_nodes, ground_truth = build_graph(args.input, ros_args, args.image_topic,
+                                                        args.camera_info_topic)
+    printer = TopicPrinter(args.frames, ground_truth)
+    nodes = [node for node in (source, *lifecycle_nodes, printer) if node is not None]
+    recorder = None
+    if record_dir is not None:
+        topics = {**RECORDED_TOPICS, **({GROUND_TRUTH: Skeleton3D} if ground_truth else {})}
+        recorder = Recorder(record_dir / 'recording', {f'/{NAMESPACE}/{t}': c for t, c in topics.items()})
+        nodes.append(recorder)
     executor = ExecutorJoiningWorkers()
     for node in nodes:
         executor.add_node(node)
     try:
-        for transition in (lifter.trigger_configure, lifter.trigger_activate):
-            if transition() != TransitionCallbackReturn.SUCCESS:
-                print(f'pose3d_run: the lifter failed to {transition.__name__[len("trigger_"):]} '
-                      '(see its log above)', file=sys.stderr)
-                return 1
-        # After configure: its first run exports the lifter to ONNX (seconds).
+        for node in lifecycle_nodes:
+            for transition in ('configure', 'activate'):
+                if getattr(node, f'trigger_{transition}')() != TransitionCallbackReturn.SUCCESS:
+                    print(f'pose3d_run: the {node.get_name()} node failed to {transition} '
+                          '(see its log above)', file=sys.stderr)
+                    return 1
         deadline = time.monotonic() + args.timeout if args.timeout > 0 else float('inf')
-        while rclpy.ok() and not nodes[-1].done and time.monotonic() < deadline:
+        while rclpy.ok() and not printer.done and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -165,8 +261,14 @@ def main(argv=None):
         for node in nodes:
             node.destroy_node()
         rclpy.try_shutdown()
-    if args.frames and not nodes[-1].done:
-        print(f'pose3d_run: only {nodes[-1].printed} of {args.frames} frames arrived',
-              file=sys.stderr)
+    if recorder is not None:
+        counts = ', '.join(f'{topic} {count}' for topic, count in recorder.counts.items())
+        print(f'recorded {recorder.path} (MCAP): {counts}')
+        if printer.last_frame is not None:
+            figure = record_dir / 'last_skeleton.png'
+            save_skeleton_figure(figure, printer.last_frame['skeleton'], printer.last_frame.get(GROUND_TRUTH))
+            print(f'last skeleton: {figure}')
+    if args.frames and not printer.done:
+        print(f'pose3d_run: only {printer.printed} of {args.frames} frames arrived', file=sys.stderr)
         return 1
     return 0

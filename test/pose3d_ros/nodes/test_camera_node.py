@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
-import torch
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from pose3d_ros import messages
 from pose3d_ros.images import compressed_msg, image_to_msg
-from pose3d_ros.models import hourglass, prcnn
 from pose3d_ros.msg import DepthRanking, Keypoints2D
 from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, DIAGNOSTIC_KEYS
 from pose3d_ros.skeleton import DETECTED_JOINTS
@@ -30,23 +28,10 @@ from pose3d_ros.skeleton import DETECTED_JOINTS
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
+from random_networks import write_networks  # noqa: E402
 
 FRAME_ID = 'test_optical_frame'
 RGB = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
-
-
-def write_networks(folder, input_size):
-    """Random-weight hourglass (1 stack, 16 channels) and PRCNN (depth 18, width 8) checkpoints."""
-    torch.manual_seed(0)
-    paths = {}
-    for kind, spec, fmt, build in (
-            ('hourglass', {'type': 'hourglass', 'stacks': 1, 'channels': 16, 'depth': 2},
-             hourglass.CHECKPOINT_FORMAT, hourglass.build_hourglass),
-            ('prcnn', {'type': 'prcnn', 'depth': 18, 'width': 8}, prcnn.CHECKPOINT_FORMAT, prcnn.build_prcnn)):
-        paths[kind] = folder / f'{kind}_{input_size}.pt'
-        torch.save({'format': fmt, 'model': spec, 'state_dict': build(spec).state_dict(),
-                    'input_size': input_size}, paths[kind])
-    return paths
 
 
 class Probe(LifecycleProbe):
