@@ -187,12 +187,11 @@ class TopicPrinter(Node):
 def build_graph(kind, ros_args, image_topic, camera_info_topic):
     """-> (source node or None, lifecycle nodes in transition order, whether a ground truth is published)."""
     options = {'namespace': NAMESPACE, 'cli_args': ros_args}
-    lifter = LifterNode(**options)
     if kind == 'replay':
-        return SkeletonReplay(**options), [lifter], True
+        return SkeletonReplay(**options), [LifterNode(**options)], True
     if kind == 'images':
         source = ImageSource(**options)
-        return source, [lifter, CameraNode(**options)], source.skeleton_pub is not None
+        return source, [LifterNode(**options), CameraNode(**options)], source.skeleton_pub is not None
     # A camera driver elsewhere: image_transport's names for its raw and compressed topics.
     camera = CameraNode(namespace=NAMESPACE, cli_args=ros_args + [
         '-r', f'image:={image_topic}', '-r', f'image/compressed:={image_topic}/compressed'])

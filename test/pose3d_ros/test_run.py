@@ -70,6 +70,41 @@ def test_images_input_runs_the_camera_and_records_the_topics(start_process, tmp_
     assert not any(topic.endswith('/image') for topic in seen)
 
 
+def test_camera_input_reads_a_drivers_topics(start_process, rclpy_init):
+    """--input camera: the graph reads the remapped image and camera_info topics of a driver (this
+    test's node) and prints skeletons without a ground truth."""
+    import numpy as np
+    import rclpy
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
+
+    from pose3d_ros.images import image_to_msg
+    from pose3d_ros.nodes.image_source import DemoSource
+    from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
+
+    runner = start_process(RUNNER, '--input', 'camera', '--image-topic', '/driver/color/image_raw',
+                           '--camera-info-topic', '/driver/color/camera_info', '--frames', '3', '--timeout', '120')
+    node = rclpy.create_node('driver')
+    image_pub = node.create_publisher(Image, '/driver/color/image_raw', 10)
+    info_pub = node.create_publisher(CameraInfo, '/driver/color/camera_info', 10)
+    demo = DemoSource(320, 240, 300.0, 10.0, 2.0, 4.0, 0)
+    info = pinhole_camera_info(300.0, 320, 240)
+    while runner.poll() is None:
+        header = Header(stamp=node.get_clock().now().to_msg(), frame_id='driver_optical_frame')
+        info.header = header
+        info_pub.publish(info)
+        image_pub.publish(image_to_msg(header, demo.next_frame().rgb))
+        rclpy.spin_once(node, timeout_sec=0.1)
+    node.destroy_node()
+    out, err = runner.communicate(timeout=30)
+    assert runner.returncode == 0, err
+    printed = frames(out)
+    assert len(printed) == 3, out
+    for line, joints in printed:
+        assert 'skeleton (dpnet:lifter_dpnet.pt): 17 joints' in line and 'MPJPE' not in line, line
+        assert JOINTS_LINE.match(joints), joints
+
+
 def test_runner_names_a_missing_parameter_file(start_process, tmp_path):
     missing = tmp_path / 'nowhere.yaml'
     runner = start_process(RUNNER, '--params-file', str(CONFIG / 'pose3d.yaml'), '--params-file', str(missing))
