@@ -8,8 +8,8 @@ talk over the real DDS graph, in the /pose3d namespace:
   --input replay            skeleton_replay (ground-truth 2D joints and ranking) -> lifter
   --input camera            camera -> lifter on the images of another process (a camera driver;
                             --image-topic names its topic)
-The lifecycle nodes (camera, lifter) are configured and activated here. A printer node prints one
-line per frame once all of its topics have arrived: the 2D joints, the ranking, the lifted 3D
+The lifecycle nodes (camera, lifter) are configured and activated here. A printer node prints two
+lines per frame once all of its topics have arrived: the 2D joints, the ranking, the lifted 3D
 skeleton (its joints on a second line), its error against the ground truth where the input has
 one (MPJPE after root alignment), and the latency from the frame's stamp to the skeleton's
 arrival. With --record DIR, the /pose3d topics (all but the images) go to an MCAP recording
@@ -34,7 +34,7 @@ from pose3d_ros import messages
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
 from pose3d_ros.nodes.camera import CameraNode
-from pose3d_ros.nodes.image_source import ImageSource
+from pose3d_ros.nodes.image_source import ImageSource, SourceError
 from pose3d_ros.nodes.lifter import LifterNode
 from pose3d_ros.nodes.recorder import Recorder
 from pose3d_ros.nodes.skeleton_replay import SkeletonReplay
@@ -231,8 +231,13 @@ def main(argv=None):
 
     rclpy.init()
     ros_args = ['--ros-args'] + [arg for path in params_files for arg in ('--params-file', str(path))]
-    source, lifecycle_nodes, ground_truth = build_graph(args.input, ros_args, args.image_topic,
-                                                        args.camera_info_topic)
+    try:
+        source, lifecycle_nodes, ground_truth = build_graph(args.input, ros_args, args.image_topic,
+                                                            args.camera_info_topic)
+    except SourceError:  # the node has logged it, naming the file or topic
+        print('pose3d_run: image_source cannot start (see its log above)', file=sys.stderr)
+        rclpy.try_shutdown()
+        return 1
     printer = TopicPrinter(args.frames, ground_truth)
     nodes = [node for node in (source, *lifecycle_nodes, printer) if node is not None]
     recorder = None

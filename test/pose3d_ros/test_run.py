@@ -50,8 +50,9 @@ def test_images_input_runs_the_camera_and_records_the_topics(start_process, tmp_
     runner = start_process(RUNNER, '--frames', '5', '--timeout', '150', '--record', str(tmp_path))
     out, err = runner.communicate(timeout=180)
     assert runner.returncode == 0, err
-    # The shipped hourglass + PRCNN + DPNet on the rendered demo walker (docs/results.md).
-    check_frames(out, 5, 250.0)
+    # The shipped hourglass + PRCNN + DPNet on the rendered demo walker: 170-245 mm per frame
+    # (measured; docs/results.md), against 45-65 mm from ground-truth 2D and rankings.
+    check_frames(out, 5, 400.0)
     assert 'exception' not in err.lower(), err
     [folder] = tmp_path.iterdir()
     assert re.fullmatch(r'pose3d_\d{8}-\d{6}', folder.name)
@@ -73,7 +74,6 @@ def test_images_input_runs_the_camera_and_records_the_topics(start_process, tmp_
 def test_camera_input_reads_a_drivers_topics(start_process, rclpy_init):
     """--input camera: the graph reads the remapped image and camera_info topics of a driver (this
     test's node) and prints skeletons without a ground truth."""
-    import numpy as np
     import rclpy
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
@@ -111,3 +111,13 @@ def test_runner_names_a_missing_parameter_file(start_process, tmp_path):
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 2
     assert f'parameter file not found: {missing}' in err
+
+
+def test_runner_names_a_source_it_cannot_start(start_process, tmp_path):
+    overlay = tmp_path / 'video.yaml'
+    overlay.write_text('/pose3d/image_source:\n  ros__parameters:\n    source: video\n    path: /nowhere/clip.mp4\n')
+    runner = start_process(RUNNER, '--params-file', str(CONFIG / 'pose3d.yaml'), '--params-file', str(overlay))
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 1
+    assert 'video file /nowhere/clip.mp4 does not exist' in err
+    assert 'pose3d_run: image_source cannot start (see its log above)' in err
