@@ -180,10 +180,11 @@ def evaluate_command(args):
     renders = RenderedPoses(poses, args.count, size=input_size, seed=args.seed,
                             camera_distance_mm=tuple(data['camera_distance_mm']),
                             heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
+    subjects = 'S' + ', S'.join(map(str, args.subjects))
     report = {'subjects': args.subjects, 'renders': args.count, 'seed': args.seed, 'input_size': input_size}
     if hourglass is not None:
         report['hourglass'] = {'checkpoint': args.hourglass, **evaluate_hourglass(hourglass, renders, args.device)}
-        print(f'hourglass  PCKh@0.5 on {args.count} renders of S{args.subjects}: {report["hourglass"]["pckh"]:.3f}')
+        print(f'hourglass  PCKh@0.5 on {args.count} renders of {subjects}: {report["hourglass"]["pckh"]:.3f}')
         if args.mpii:
             report['mpii'], views = evaluate_mpii(hourglass, args.mpii, input_size, args.device)
             print(f'hourglass  PCKh@0.5 on {report["mpii"]["people"]} MPII photos: {report["mpii"]["pckh"]:.3f}')
@@ -196,7 +197,7 @@ def evaluate_command(args):
               f'({report["prcnn"]["pairs"]} untied pairs, heatmaps: {report["prcnn"]["heatmaps"]})')
         if args.pair_figure:
             save_pair_figure(args.pair_figure, report['prcnn']['pair_accuracy'],
-                             f'PRCNN pairwise ranking accuracy, renders of S{args.subjects}')
+                             f'PRCNN pairwise ranking accuracy, renders of {subjects}')
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=2).encode() + b'\n'))

@@ -26,15 +26,19 @@ def frames(out):
 def check_frames(out, count, mpjpe_bound_mm):
     printed = frames(out)
     assert len(printed) == count, out
+    latency_ms = []
     for number, (line, joints) in enumerate(printed, start=1):
         match = FRAME_LINE.match(line)
         assert match, line
         assert JOINTS_LINE.match(joints), joints
         assert int(match.group(1)) == number
-        assert float(match.group(2)) < 2000.0  # stamp-to-skeleton latency on one machine
+        latency_ms.append(float(match.group(2)))
         assert 0 < int(match.group(3)) <= 16 * 15
         assert 1.0 < float(match.group(4)) < 2.2
         assert float(match.group(5)) < mpjpe_bound_mm
+    # Stamp to skeleton: 6 ms (replay) and 23 ms (images) measured on 2 cores; a busy-polling
+    # executor once made it seconds.
+    assert sorted(latency_ms)[len(latency_ms) // 2] < 250.0, latency_ms
 
 
 def test_replay_input_prints_complete_frames(start_process):
@@ -50,7 +54,7 @@ def test_images_input_runs_the_camera_and_records_the_topics(start_process, tmp_
     runner = start_process(RUNNER, '--frames', '5', '--timeout', '150', '--record', str(tmp_path))
     out, err = runner.communicate(timeout=180)
     assert runner.returncode == 0, err
-    # The shipped hourglass + PRCNN + DPNet on the rendered demo walker: 170-245 mm per frame
+    # The shipped hourglass + PRCNN + DPNet on the rendered demo walker: 120-250 mm per frame
     # (measured; docs/results.md), against 45-65 mm from ground-truth 2D and rankings.
     check_frames(out, 5, 400.0)
     assert 'exception' not in err.lower(), err

@@ -143,6 +143,8 @@ def test_twice_the_sustainable_rate_holds_the_output_rate_with_bounded_latency(d
     assert input_hz > 1.5 * rate_hz  # the driver did overload the graph
     # The camera drops stale frames and runs back to back on the newest one; the lifter keeps up.
     assert output_hz > 0.4 * rate_hz, (output_hz, rate_hz)
-    # Bounded latency, no queue growth anywhere between the image and the skeleton.
-    assert np.median(latency_ms) < 3 * frame_ms + 50, latency_ms
+    # Bounded latency, no queue growth anywhere between the image and the skeleton: a frame waits
+    # for the one in progress, then its own turn, both slower than in the calibration because
+    # the driver's publishing shares the cores (a queue would instead grow to seconds in 3 s).
+    assert np.median(latency_ms) < 5 * frame_ms + 100, latency_ms
     assert np.median(thirds[-1]) < 2 * np.median(thirds[0]) + 30, thirds
