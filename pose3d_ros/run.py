@@ -47,7 +47,8 @@ GROUND_TRUTH = 'ground_truth/skeleton'
 # topic (relative to NAMESPACE) -> message type the printer waits for on every frame; the
 # ground truth too where the input publishes one
 PRINTED_TOPICS = {'keypoints_2d': Keypoints2D, 'ranking': DepthRanking, 'skeleton': Skeleton3D}
-RECORDED_TOPICS = {**PRINTED_TOPICS, 'markers': MarkerArray, 'camera_info': CameraInfo}
+# recorded besides the printed ones
+OTHER_RECORDED_TOPICS = {'markers': MarkerArray, 'camera_info': CameraInfo}
 
 
 def default_params_file():
@@ -59,24 +60,20 @@ def default_params_file():
     return Path(get_package_share_directory('pose3d_ros')) / 'config' / 'pose3d.yaml'
 
 
-def mpjpe_mm(skeleton, ground_truth):
-    """Mean per-joint position error of a skeleton against the ground truth after root
-    alignment, in millimetres, over the joints both carry."""
-    indices, positions, _ = messages.skeleton_from_msg(skeleton)
-    truth_indices, truth, _ = messages.skeleton_from_msg(ground_truth)
-    if ROOT not in indices or ROOT not in truth_indices:
-        raise ValueError('both skeletons need the root joint')
-    _, mine, theirs = np.intersect1d(indices, truth_indices, return_indices=True)
-    error = ((positions[mine] - positions[indices == ROOT])
-             - (truth[theirs] - truth[truth_indices == ROOT]))
-    return float(np.linalg.norm(error, axis=1).mean() * 1000)
-
-
 def _root_relative(msg):
     indices, positions, _ = messages.skeleton_from_msg(msg)
     if ROOT not in indices:
         raise ValueError('the skeleton has no root joint')
     return indices, positions - positions[indices == ROOT]
+
+
+def mpjpe_mm(skeleton, ground_truth):
+    """Mean per-joint position error of a skeleton against the ground truth after root
+    alignment, in millimetres, over the joints both carry."""
+    indices, positions = _root_relative(skeleton)
+    truth_indices, truth = _root_relative(ground_truth)
+    _, mine, theirs = np.intersect1d(indices, truth_indices, return_indices=True)
+    return float(np.linalg.norm(positions[mine] - truth[theirs], axis=1).mean() * 1000)
 
 
 def describe_frame(frame):
@@ -132,15 +129,16 @@ def save_skeleton_figure(path, skeleton, ground_truth=None):
 
 
 class TopicPrinter(Node):
-    """Collects the messages of each frame (keyed by header stamp) and prints complete frames."""
+    """Collects the messages of `topics` ({relative name: type}) per frame, keyed by header stamp,
+    and prints the complete frames."""
 
-    def __init__(self, max_frames, ground_truth, output=sys.stdout):
+    def __init__(self, max_frames, topics, output=sys.stdout):
         super().__init__('printer', namespace=NAMESPACE)
         self.max_frames = max_frames
         self.output = output
         self.printed = 0
         self.last_frame = None
-        self.topics = {**PRINTED_TOPICS, **({GROUND_TRUTH: Skeleton3D} if ground_truth else {})}
+        self.topics = topics
         self.pending = {}  # stamp in ns -> {topic: message}
         self.skeleton_arrival = {}  # stamp in ns -> clock time in ns the lifted skeleton arrived
         for topic, msg_type in self.topics.items():
@@ -225,12 +223,13 @@ def main(argv=None):
         print('pose3d_run: image_source cannot start (see its log above)', file=sys.stderr)
         rclpy.try_shutdown()
         return 1
-    printer = TopicPrinter(args.frames, ground_truth)
+    printed_topics = {**PRINTED_TOPICS, **({GROUND_TRUTH: Skeleton3D} if ground_truth else {})}
+    printer = TopicPrinter(args.frames, printed_topics)
     nodes = [node for node in (source, *lifecycle_nodes, printer) if node is not None]
     recorder = None
     if record_dir is not None:
-        topics = {**RECORDED_TOPICS, **({GROUND_TRUTH: Skeleton3D} if ground_truth else {})}
-        recorder = Recorder(record_dir / 'recording', {f'/{NAMESPACE}/{t}': c for t, c in topics.items()})
+        recorded = {**printed_topics, **OTHER_RECORDED_TOPICS}
+        recorder = Recorder(record_dir / 'recording', {f'/{NAMESPACE}/{t}': c for t, c in recorded.items()})
         nodes.append(recorder)
     # Single-threaded: rclpy 9's MultiThreadedExecutor re-polls its wait set thousands of times
     # a second while callbacks run, and its GIL contention delayed messages by 0.4-3.4 s here

@@ -26,7 +26,7 @@ from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, DIAGNOSTIC
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
 from random_networks import write_networks  # noqa: E402
 

@@ -21,7 +21,7 @@ from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
 from pose3d_ros.skeleton import NUM_JOINTS
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 from lifecycle_probe import BIN, NS, stamp_ns  # noqa: E402
 from random_networks import write_networks  # noqa: E402
 
