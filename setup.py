@@ -22,6 +22,7 @@ CONSOLE_SCRIPTS = [
     'pose3d_export_onnx = training.export_onnx:main',
     'pose3d_render_samples = training.datasets.renders:main',
     'pose3d_build_engines = pose3d_ros.inference.build_engines:main',
+    'pose3d_fetch_blazepose = pose3d_ros.models.blazepose_release:main',
 ]
 
 setup(

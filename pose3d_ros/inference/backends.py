@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from pose3d_ros.inference.networks import cached_onnx, load_network
+from pose3d_ros.paths import DEFAULT_CACHE_DIR
 
 BACKENDS = ('onnxruntime', 'pytorch', 'tensorrt')
 PRECISIONS = {'onnxruntime': ('fp32',), 'pytorch': ('fp32', 'fp16'), 'tensorrt': ('fp32', 'fp16', 'int8')}
-DEFAULT_CACHE_DIR = Path('~/.cache/pose3d_ros')  # onnx/ exports and engines/ per device
 
 
 class OnnxRuntimeBackend:

@@ -16,17 +16,16 @@ behind joint j, 0 in front, 0.5 tie; probabilities work too). Output: NON_ROOT_J
 the root, camera optical frame, standardized; `to_millimetres` gives (B, 17, 3) mm with the root
 at the origin. The normalization statistics are buffers, so they travel in every checkpoint.
 """
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from pose3d_ros.models.checkpoint import build_model, load_checkpoint
+from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, NON_ROOT_JOINTS, ROOT
 
 CHECKPOINT_FORMAT = 'pose3d_ros.lifter/1'
 # Shipped checkpoints and their model card (pose3d_ros/weights/MODEL_CARD.md).
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / 'weights'
 DEFAULT_LIFTER = WEIGHTS_DIR / 'lifter_dpnet.pt'  # what the lifter node loads by default
 NUM_INPUT_JOINTS = len(DETECTED_JOINTS)
 NUM_OUTPUT_JOINTS = len(NON_ROOT_JOINTS)

@@ -40,7 +40,7 @@ from std_msgs.msg import Header
 
 from pose3d_ros import images, messages
 from pose3d_ros.inference.pipeline import STAGES, PersonTracker, build_pipeline
-from pose3d_ros.models.lifter import WEIGHTS_DIR
+from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.msg import DepthRanking, Keypoints2D
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare

@@ -1,0 +1,6 @@
+"""Where the package finds its files: the shipped weights, and the per-user cache of what is made
+or fetched from them (ONNX exports, TensorRT engines, the BlazePose release files)."""
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
+DEFAULT_CACHE_DIR = Path('~/.cache/pose3d_ros')
