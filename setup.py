@@ -8,6 +8,7 @@ from setuptools import find_packages, setup
 
 CONSOLE_SCRIPTS = [
     'pose3d_run = pose3d_ros.run:main',
+    'pose3d_infer = pose3d_ros.infer:main',
     'skeleton_replay = pose3d_ros.nodes.skeleton_replay:main',
     'lifter = pose3d_ros.nodes.lifter:main',
     'camera = pose3d_ros.nodes.camera:main',
@@ -23,6 +24,9 @@ CONSOLE_SCRIPTS = [
     'pose3d_render_samples = training.datasets.renders:main',
     'pose3d_build_engines = pose3d_ros.inference.build_engines:main',
     'pose3d_fetch_blazepose = pose3d_ros.models.blazepose_release:main',
+    'pose3d_fit_joint_regressor = training.fit_joint_regressor:main',
+    'pose3d_eval_2d = training.evaluate_2d:main',
+    'pose3d_eval_real_3d = training.evaluate_real_3d:main',
 ]
 
 setup(
@@ -32,7 +36,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=('pose3d_ros', 'pose3d_ros.*', 'training', 'training.*')),
-    package_data={'pose3d_ros': ['weights/*.pt', 'weights/*.md']},
+    package_data={'pose3d_ros': ['weights/*.pt', 'weights/*.json', 'weights/*.md']},
     install_requires=['numpy', 'pyyaml'],
     entry_points={'console_scripts': CONSOLE_SCRIPTS},
 )

@@ -1,7 +1,8 @@
 """Start the pose3d_ros graph on a ROS 2 install: `ros2 launch pose3d_ros pose3d.launch.py`.
 
 The nodes and parameter files of the `pose3d_run` runner, in the /pose3d namespace: camera
-(hourglass + PRCNN) -> lifter (DPNet), the camera's images from image_source (source:=true, the
+(BlazePose, or hourglass + PRCNN with front_end:=drpose3d; every camera parameter comes from the
+parameter files) -> lifter (DPNet), the camera's images from image_source (source:=true, the
 built-in demo unless its parameters say otherwise) or from a camera driver's `image_topic`, and
 RViz with config/pose3d.rviz (rviz:=true). The lifecycle nodes configure and activate themselves
 (autostart). On a Jetson: `overlay_params_file:=$(ros2 pkg prefix pose3d_ros)/share/pose3d_ros/config/jetson.yaml`
@@ -33,9 +34,11 @@ def _nodes(context):
     # Without the source, the driver's topics (image_transport's names for raw and compressed).
     camera_remaps = [] if use_source else [('image', image_topic), ('image/compressed', f'{image_topic}/compressed')]
     lifter_remaps = [] if use_source else [('camera_info', camera_info_topic)]
+    front_end = argument('front_end')
+    camera_params = lifecycle_params + ([{'front_end': front_end}] if front_end else [])
     nodes = [
         Node(package='pose3d_ros', executable='camera', name='camera', namespace=NAMESPACE,
-             parameters=lifecycle_params, remappings=camera_remaps, output='screen'),
+             parameters=camera_params, remappings=camera_remaps, output='screen'),
         Node(package='pose3d_ros', executable='lifter', name='lifter', namespace=NAMESPACE,
              parameters=lifecycle_params, remappings=lifter_remaps, output='screen'),
     ]
@@ -52,6 +55,9 @@ def generate_launch_description():
                               description='ROS 2 parameter file of the pose3d_ros nodes'),
         DeclareLaunchArgument('overlay_params_file', default_value='',
                               description='a second parameter file whose values win, e.g. config/jetson.yaml'),
+        DeclareLaunchArgument('front_end', default_value='', choices=['', 'blazepose', 'drpose3d'],
+                              description='the camera\'s front end: blazepose or drpose3d; empty: the '
+                                          'parameter files\''),
         DeclareLaunchArgument('source', default_value='true',
                               description='start image_source (demo, video, folder or rosbag input)'),
         DeclareLaunchArgument('image_topic', default_value='/camera/image_raw',

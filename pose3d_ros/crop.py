@@ -1,23 +1,29 @@
-"""Square person crops: the affine map from image pixels to network input pixels and back."""
+"""Square person crops, upright or rotated: the affine map from image pixels to network input
+pixels and back."""
 import cv2
 import numpy as np
 
+BORDERS = {'black': cv2.BORDER_CONSTANT, 'replicate': cv2.BORDER_REPLICATE}
 
-def crop_transform(center, side, size):
+
+def crop_transform(center, side, size, rotation=0.0):
     """2x3 affine taking image pixels to a size x size crop of the square of `side` image pixels
-    centred on `center` (pixel centres at integers in both)."""
+    centred on `center` and turned by `rotation` radians (clockwise on screen, as the image's y
+    axis points down); pixel centres at integers in both."""
     scale = size / float(side)
-    shift = (size - 1) / 2 - scale * np.asarray(center, np.float64)
-    return np.array([[scale, 0, shift[0]], [0, scale, shift[1]]])
+    cos, sin = np.cos(rotation), np.sin(rotation)
+    linear = scale * np.array([[cos, sin], [-sin, cos]])  # the crop's axes, read in the image
+    shift = (size - 1) / 2 - linear @ np.asarray(center, np.float64)
+    return np.hstack([linear, shift[:, None]])
 
 
-def warp_crop(image, transform, size):
-    """The crop of an (H, W, C) image; outside the image is black."""
+def warp_crop(image, transform, size, border='black'):
+    """The crop of an (H, W, C) image; outside the image is black or the nearest edge pixel."""
     return cv2.warpAffine(image, transform, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                          borderMode=BORDERS[border], borderValue=0)
 
 
 def crop_to_image(points, transform):
     """(..., 2) crop pixels -> image pixels."""
-    scale, shift = transform[0, 0], transform[:, 2]
-    return (np.asarray(points, np.float64) - shift) / scale
+    linear, shift = transform[:, :2], transform[:, 2]
+    return (np.asarray(points, np.float64) - shift) @ np.linalg.inv(linear).T

@@ -4,16 +4,19 @@ The same nodes and parameter files that launch/pose3d.launch.py uses on a ROS in
 machines without `launch` (ROS 2 from PyPI wheels, CI). Nodes run in one executor and talk over
 the real DDS graph, in the /pose3d namespace:
   --input images (default)  image_source (the built-in demo, or the video, image folder or rosbag
-                            its parameters name) -> camera (hourglass + PRCNN) -> lifter (DPNet)
+                            its parameters name) -> camera (BlazePose, or hourglass + PRCNN with
+                            --front-end drpose3d) -> lifter (DPNet)
   --input replay            skeleton_replay (ground-truth 2D joints and ranking) -> lifter
   --input camera            camera -> lifter on the images of another process (a camera driver;
                             --image-topic names its topic)
-The lifecycle nodes (camera, lifter) are configured and activated here. A printer node prints two
-lines per frame once all of its topics have arrived: the 2D joints, the ranking, the lifted 3D
-skeleton (its joints on a second line), its error against the ground truth where the input has
-one (MPJPE after root alignment), and the latency from the frame's stamp to the skeleton's
-arrival. With --record DIR, the /pose3d topics (all but the images) go to an MCAP recording
-DIR/pose3d_<time>/recording and the last skeleton to DIR/pose3d_<time>/last_skeleton.png.
+The lifecycle nodes (camera, lifter) are configured and activated here. A printer node prints,
+once all of a frame's topics have arrived, one line for the frame (the people count and, per
+person id, the 2D joints and box, the ranking's edges, the lifted skeleton's height and its error
+against the ground truth where the input has one: MPJPE after root alignment) and one line of 3D
+joints per person; frames with nobody print "0 people". The frame line starts with the latency
+from the frame's stamp to the skeletons' arrival. With --record DIR, the /pose3d topics (all but
+the images) go to an MCAP recording DIR/pose3d_<time>/recording and the first person of the last
+frame with people to DIR/pose3d_<time>/last_skeleton.png.
 """
 import argparse
 import sys
@@ -32,7 +35,8 @@ from visualization_msgs.msg import MarkerArray
 
 from pose3d_ros import messages
 from pose3d_ros.atomic import atomic_write
-from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
+from pose3d_ros.inference.pipeline import FRONT_ENDS
 from pose3d_ros.nodes.camera import CameraNode
 from pose3d_ros.nodes.image_source import ImageSource, SourceError
 from pose3d_ros.nodes.lifter import LifterNode
@@ -46,7 +50,7 @@ INPUTS = ('images', 'replay', 'camera')
 GROUND_TRUTH = 'ground_truth/skeleton'
 # topic (relative to NAMESPACE) -> message type the printer waits for on every frame; the
 # ground truth too where the input publishes one
-PRINTED_TOPICS = {'keypoints_2d': Keypoints2D, 'ranking': DepthRanking, 'skeleton': Skeleton3D}
+PRINTED_TOPICS = {'keypoints_2d': Keypoints2DArray, 'ranking': DepthRankingArray, 'skeleton': Skeleton3DArray}
 # recorded besides the printed ones
 OTHER_RECORDED_TOPICS = {'markers': MarkerArray, 'camera_info': CameraInfo}
 
@@ -60,55 +64,91 @@ def default_params_file():
     return Path(get_package_share_directory('pose3d_ros')) / 'config' / 'pose3d.yaml'
 
 
-def _root_relative(msg):
-    indices, positions, _ = messages.skeleton_from_msg(msg)
-    if ROOT not in indices:
-        raise ValueError('the skeleton has no root joint')
-    return indices, positions - positions[indices == ROOT]
+def _root_relative(person):
+    """messages.PersonSkeleton -> (joint indices, (N, 3) positions relative to its root)."""
+    if ROOT not in person.joint_indices:
+        raise ValueError(f'the skeleton of person {person.id} has no root joint')
+    return person.joint_indices, person.positions - person.positions[person.joint_indices == ROOT]
 
 
 def mpjpe_mm(skeleton, ground_truth):
-    """Mean per-joint position error of a skeleton against the ground truth after root
-    alignment, in millimetres, over the joints both carry."""
+    """Mean per-joint position error of a skeleton against the ground truth (both
+    messages.PersonSkeleton) after root alignment, in millimetres, over the joints both carry."""
     indices, positions = _root_relative(skeleton)
     truth_indices, truth = _root_relative(ground_truth)
     _, mine, theirs = np.intersect1d(indices, truth_indices, return_indices=True)
     return float(np.linalg.norm(positions[mine] - truth[theirs], axis=1).mean() * 1000)
 
 
+def _read_all(array_msg):
+    """{id: person} of an array message; ValueError listing its problems if it has any."""
+    people, problems = messages.people_from_array(array_msg)
+    if problems:
+        raise ValueError('; '.join(problems))
+    return people
+
+
+def ground_truth_partner(skeletons, ground_truth):
+    """The id of the lifted person the ground truth describes: the one with its id, else the only
+    one; None when neither."""
+    if ground_truth.id in skeletons:
+        return ground_truth.id
+    return next(iter(skeletons)) if len(skeletons) == 1 else None
+
+
 def describe_frame(frame):
-    """Two lines summarising the messages of one frame: the inputs and the lifted skeleton's
-    error (against the ground truth, where the frame has one), then the skeleton's joints."""
-    _, pixels, _ = messages.keypoints_from_msg(frame['keypoints_2d'])
-    _, _, ranking = messages.ranking_from_msg(frame['ranking'])
-    lifted = frame['skeleton']
-    indices, positions = _root_relative(lifted)
-    width, height = pixels.max(axis=0) - pixels.min(axis=0)
-    line = (f'keypoints_2d: {len(pixels)} joints in {width:.0f}x{height:.0f} px | '
-            f'ranking: {len(ranking)}x{len(ranking)}, {len(behind_front_edges(ranking))} '
-            f'behind->front edges | skeleton ({lifted.model}): {len(indices)} joints, '
-            f'height {np.ptp(positions[:, 1]):.2f} m')
-    if GROUND_TRUTH in frame:
-        truth = frame[GROUND_TRUTH]
-        line += f', MPJPE {mpjpe_mm(lifted, truth):.1f} mm against {truth.model}'
-    joints = ' '.join(f'{JOINT_NAMES[i]} ({x:+.2f} {y:+.2f} {z:+.2f})' for i, (x, y, z) in zip(indices, positions))
-    return f'{line}\n    joints (m, root-relative, camera axes x right y down z forward): {joints}'
+    """Lines summarising the messages of one frame: the people count and per person id its 2D
+    joints, box, ranking and lifted skeleton (with its error against the ground truth, where the
+    frame has one), then one line of 3D joints per lifted person."""
+    keypoints = _read_all(frame['keypoints_2d'])
+    rankings = _read_all(frame['ranking'])
+    skeletons = _read_all(frame['skeleton'])
+    truth_msg = frame.get(GROUND_TRUTH)
+    truth = messages.skeleton_from_msg(truth_msg) if truth_msg is not None else None
+    measured = ground_truth_partner(skeletons, truth) if truth is not None else None
+    count = len(keypoints)
+    models = sorted({person.model for person in frame['skeleton'].people})
+    parts = [f'{count} {"person" if count == 1 else "people"}'
+             + (f' (skeletons by {", ".join(models)})' if models else '')]
+    joint_lines = []
+    for person_id in sorted(keypoints.keys() | skeletons.keys()):
+        part = f'id {person_id}:'
+        if person_id in keypoints:
+            person = keypoints[person_id]
+            x_min, y_min, x_max, y_max = person.box
+            part += (f' {len(person.pixels)} joints, box {x_max - x_min:.0f}x{y_max - y_min:.0f} px at '
+                     f'({x_min:.0f}, {y_min:.0f}), score {person.score:.2f}')
+        if person_id in rankings:
+            part += f', {len(behind_front_edges(rankings[person_id].ranking))} behind->front edges'
+        if person_id in skeletons:
+            indices, positions = _root_relative(skeletons[person_id])
+            part += f', skeleton {len(indices)} joints, height {np.ptp(positions[:, 1]):.2f} m'
+            if person_id == measured:
+                part += f', MPJPE {mpjpe_mm(skeletons[person_id], truth):.1f} mm against {truth_msg.model}'
+            joints = ' '.join(f'{JOINT_NAMES[i]} ({x:+.2f} {y:+.2f} {z:+.2f})'
+                              for i, (x, y, z) in zip(indices, positions))
+            joint_lines.append(f'    id {person_id} joints (m, root-relative, camera axes x right y down z forward): '
+                               f'{joints}')
+        else:
+            part += ', not lifted'
+        parts.append(part)
+    return '\n'.join([' | '.join(parts), *joint_lines])
 
 
 def save_skeleton_figure(path, skeleton, ground_truth=None):
-    """PNG of a lifted skeleton (root-relative, seen from beside the camera), with the ground
-    truth in grey where given; written atomically."""
+    """PNG of a lifted Skeleton3D (root-relative, seen from beside the camera), with the ground
+    truth (a Skeleton3D) in grey where given; written atomically."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     figure = plt.figure(figsize=(5, 5.5))
     axis = figure.add_subplot(projection='3d')
-    drawn = [(skeleton, 'tab:orange', f'lifted ({skeleton.model})')]
+    drawn = [(skeleton, 'tab:orange', f'lifted ({skeleton.model}), id {skeleton.id}')]
     if ground_truth is not None:
         drawn.append((ground_truth, 'grey', f'ground truth ({ground_truth.model})'))
     for msg, colour, label in drawn:
-        indices, positions = _root_relative(msg)
+        indices, positions = _root_relative(messages.skeleton_from_msg(msg))
         by_joint = dict(zip(indices.tolist(), positions))
         for parent, child in BONES:
             if parent in by_joint and child in by_joint:
@@ -137,7 +177,7 @@ class TopicPrinter(Node):
         self.max_frames = max_frames
         self.output = output
         self.printed = 0
-        self.last_frame = None
+        self.last_lifted = None  # (first lifted Skeleton3D, ground truth or None) of the last frame with people
         self.topics = topics
         self.pending = {}  # stamp in ns -> {topic: message}
         self.skeleton_arrival = {}  # stamp in ns -> clock time in ns the lifted skeleton arrived
@@ -164,21 +204,26 @@ class TopicPrinter(Node):
         for old in [s for s in self.skeleton_arrival if s < stamp]:
             del self.skeleton_arrival[old]
         self.printed += 1
-        self.last_frame = frame
+        if frame['skeleton'].people:
+            self.last_lifted = frame['skeleton'].people[0], frame.get(GROUND_TRUTH)
         print(f'frame {self.printed:4d}  stamp {stamp / 1e9:.3f}  latency {latency_ms:5.1f} ms | '
               f'{describe_frame(frame)}', file=self.output, flush=True)
 
 
-def build_graph(kind, ros_args, image_topic, camera_info_topic):
-    """-> (source node or None, lifecycle nodes in transition order, whether a ground truth is published)."""
+def build_graph(kind, ros_args, image_topic, camera_info_topic, front_end=None):
+    """-> (source node or None, lifecycle nodes in transition order, whether a ground truth is
+    published). front_end: the camera's `front_end` parameter (None: the parameter files')."""
     options = {'namespace': NAMESPACE, 'cli_args': ros_args}
+    # After the parameter files: a -p override wins over them.
+    camera_args = ros_args + (['-p', f'front_end:={front_end}'] if front_end else [])
     if kind == 'replay':
         return SkeletonReplay(**options), [LifterNode(**options)], True
     if kind == 'images':
         source = ImageSource(**options)
-        return source, [LifterNode(**options), CameraNode(**options)], source.skeleton_pub is not None
+        camera = CameraNode(namespace=NAMESPACE, cli_args=camera_args)
+        return source, [LifterNode(**options), camera], source.skeleton_pub is not None
     # A camera driver elsewhere: image_transport's names for its raw and compressed topics.
-    camera = CameraNode(namespace=NAMESPACE, cli_args=ros_args + [
+    camera = CameraNode(namespace=NAMESPACE, cli_args=camera_args + [
         '-r', f'image:={image_topic}', '-r', f'image/compressed:={image_topic}/compressed'])
     lifter = LifterNode(namespace=NAMESPACE, cli_args=ros_args + ['-r', f'camera_info:={camera_info_topic}'])
     return None, [lifter, camera], False
@@ -188,6 +233,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--input', choices=INPUTS, default='images',
                         help='what feeds the graph (default: %(default)s; see the module docstring)')
+    parser.add_argument('--front-end', choices=FRONT_ENDS, default=None,
+                        help='who finds the people in the camera node (its front_end parameter; default: '
+                             'the parameter files\' value, blazepose in config/pose3d.yaml)')
     parser.add_argument('--params-file', type=Path, action='append', default=None,
                         help='ROS 2 parameter file (default: config/pose3d.yaml); repeat it to '
                              'overlay files, later ones win (e.g. config/jetson.yaml)')
@@ -203,6 +251,8 @@ def main(argv=None):
                         help='write an MCAP recording of the /pose3d topics and an image of the last '
                              'skeleton into a new folder DIR/pose3d_<time>')
     args = parser.parse_args(argv)
+    if args.front_end and args.input == 'replay':
+        parser.error('--front-end sets the camera node, which --input replay does not run')
     params_files = args.params_file or [default_params_file()]
     for params_file in params_files:
         if not params_file.is_file():
@@ -218,7 +268,7 @@ def main(argv=None):
     ros_args = ['--ros-args'] + [arg for path in params_files for arg in ('--params-file', str(path))]
     try:
         source, lifecycle_nodes, ground_truth = build_graph(args.input, ros_args, args.image_topic,
-                                                            args.camera_info_topic)
+                                                            args.camera_info_topic, args.front_end)
     except SourceError:  # the node has logged it, naming the file or topic
         print('pose3d_run: image_source cannot start (see its log above)', file=sys.stderr)
         rclpy.try_shutdown()
@@ -262,10 +312,12 @@ def main(argv=None):
     if recorder is not None:
         counts = ', '.join(f'{topic} {count}' for topic, count in recorder.counts.items())
         print(f'recorded {recorder.path} (MCAP): {counts}')
-        if printer.last_frame is not None:
+        if printer.last_lifted is not None:
             figure = record_dir / 'last_skeleton.png'
-            save_skeleton_figure(figure, printer.last_frame['skeleton'], printer.last_frame.get(GROUND_TRUTH))
+            save_skeleton_figure(figure, *printer.last_lifted)
             print(f'last skeleton: {figure}')
+        else:
+            print('last skeleton: none (nobody was lifted)')
     if args.frames and not printer.done:
         print(f'pose3d_run: only {printer.printed} of {args.frames} frames arrived', file=sys.stderr)
         return 1

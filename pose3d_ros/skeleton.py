@@ -96,3 +96,46 @@ def check_joint_indices(joint_indices):
     if np.any(np.diff(indices) <= 0):
         raise ValueError(f'joint_indices must be strictly increasing, got {indices.tolist()}')
     return indices.astype(np.uint8)
+
+
+# The 14 LSP / LSP-Extended joints, in the order of their joints.mat.
+LSP_JOINT_NAMES = (
+    'r_ankle', 'r_knee', 'r_hip', 'l_hip', 'l_knee', 'l_ankle', 'r_wrist', 'r_elbow',
+    'r_shoulder', 'l_shoulder', 'l_elbow', 'l_wrist', 'neck', 'head_top',
+)
+
+# BlazePose's 33 landmarks (MediaPipe Pose), in the landmark model's output order. The model
+# outputs 6 more: 33 and 34 place the next frame's region of interest (hip centre, and a point
+# whose distance and direction from it give the body's size and rotation); 35-38 are unused.
+BLAZEPOSE_LANDMARK_NAMES = (
+    'nose', 'l_eye_inner', 'l_eye', 'l_eye_outer', 'r_eye_inner', 'r_eye', 'r_eye_outer',
+    'l_ear', 'r_ear', 'mouth_left', 'mouth_right', 'l_shoulder', 'r_shoulder', 'l_elbow',
+    'r_elbow', 'l_wrist', 'r_wrist', 'l_pinky', 'r_pinky', 'l_index', 'r_index', 'l_thumb',
+    'r_thumb', 'l_hip', 'r_hip', 'l_knee', 'r_knee', 'l_ankle', 'r_ankle', 'l_heel', 'r_heel',
+    'l_foot_index', 'r_foot_index',
+)
+BLAZEPOSE_ROI_CENTRE, BLAZEPOSE_ROI_SCALE = 33, 34
+
+
+# The canonical joint each LSP joint is: ankles are feet, LSP's neck is MPII's upper neck
+# (neck_nose) and its head top the head; the others share their names.
+LSP_TO_CANONICAL = np.array([JOINT_NAMES.index({'r_ankle': 'r_foot', 'l_ankle': 'l_foot', 'neck': 'neck_nose',
+                                                'head_top': 'head'}.get(name, name)) for name in LSP_JOINT_NAMES])
+# Position of each LSP joint in DETECTED_JOINTS order.
+LSP_IN_DETECTED = np.searchsorted(DETECTED_JOINTS, LSP_TO_CANONICAL)
+
+
+def _lsp_to_detected():
+    """(16, 14) matrix: DETECTED_JOINTS from LSP joints. Each LSP joint is its canonical joint;
+    the pelvis (hip) is the midpoint of the hips and the thorax that of the shoulders, as in
+    MPII's annotation."""
+    lsp = {name: index for index, name in enumerate(LSP_JOINT_NAMES)}
+    matrix = np.zeros((len(DETECTED_JOINTS), len(LSP_JOINT_NAMES)))
+    matrix[LSP_IN_DETECTED, np.arange(len(LSP_JOINT_NAMES))] = 1.0
+    for joint, (first, second) in (('hip', ('r_hip', 'l_hip')), ('thorax', ('r_shoulder', 'l_shoulder'))):
+        row = np.searchsorted(DETECTED_JOINTS, JOINT_NAMES.index(joint))
+        matrix[row, [lsp[first], lsp[second]]] = 0.5
+    return matrix
+
+
+LSP_TO_DETECTED = _lsp_to_detected()

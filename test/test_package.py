@@ -12,6 +12,7 @@ from catkin_pkg.package import parse_package
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
+ROS_PARAMETERS = {'use_sim_time', 'start_type_description_service'}  # every rclpy node declares them
 
 
 def test_package_xml_parses_and_declares_what_the_code_uses():
@@ -82,12 +83,14 @@ def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp
          '--frames', '2', '--timeout', '60'],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count('keypoints_2d: 16 joints') == 2
+    assert result.stdout.count('| 1 person (skeletons by dpnet:lifter_dpnet.pt) | id 0: 16 joints') == 2
 
 
 def test_launch_file_starts_the_runners_nodes_from_config_files_that_exist():
     """launch/pose3d.launch.py cannot run here (no `launch`): check what it names."""
     import ast
+
+    from pose3d_ros.inference.pipeline import FRONT_ENDS
 
     source = (ROOT / 'launch' / 'pose3d.launch.py').read_text()
     tree = ast.parse(source)
@@ -97,6 +100,40 @@ def test_launch_file_starts_the_runners_nodes_from_config_files_that_exist():
     assert executables - {'rviz2'} == {'camera', 'lifter', 'image_source'} <= ours
     for name in re.findall(r"'config', '([\w.]+)'", source):
         assert (ROOT / 'config' / name).is_file(), name
+    # front_end:= offers the pipeline's front ends, and '' (the parameter files' choice).
+    [front_end] = [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                   and getattr(node.func, 'id', None) == 'DeclareLaunchArgument' and node.args[0].value == 'front_end']
+    choices = next(keyword.value for keyword in front_end.keywords if keyword.arg == 'choices')
+    assert ast.literal_eval(choices) == ['', *FRONT_ENDS]
+
+
+def test_parameter_file_lists_every_declared_parameter_with_a_comment(rclpy_init):
+    """config/pose3d.yaml holds every parameter each node declares, with its default; the camera's
+    front-end parameters each with a comment saying what it is."""
+    import yaml
+
+    from pose3d_ros.nodes.camera import CameraNode
+    from pose3d_ros.nodes.image_source import ImageSource
+    from pose3d_ros.nodes.lifter import LifterNode
+    from pose3d_ros.nodes.skeleton_replay import SkeletonReplay
+
+    text = (ROOT / 'config' / 'pose3d.yaml').read_text()
+    base = yaml.safe_load(text)
+    for node_class in (CameraNode, LifterNode, ImageSource, SkeletonReplay):
+        node = node_class(namespace='pose3d')
+        try:
+            declared = {name: parameter.value for name, parameter in node._parameters.items()
+                        if name not in ROS_PARAMETERS}
+            listed = base[f'/pose3d/{node.get_name()}']['ros__parameters']
+            assert set(listed) == set(declared), (node.get_name(), set(listed) ^ set(declared))
+            assert listed == declared, node.get_name()
+        finally:
+            node.destroy_node()
+    camera = text[text.index('/pose3d/camera:'):text.index('/pose3d/lifter:')]
+    for name in ('front_end', 'landmark_model', 'max_people', 'min_detection_score', 'min_presence',
+                 'redetect_interval', 'detector_turns', 'detector_tiles', 'full_image_fallback', 'joint_regressor',
+                 'depth_tie_mm'):
+        assert re.search(rf'^    {name}: .+ # \w', camera, re.MULTILINE), name
 
 
 def test_jetson_overlay_selects_tensorrt_fp16_for_parameters_the_nodes_declare():
@@ -117,13 +154,12 @@ def test_jetson_overlay_selects_tensorrt_fp16_for_parameters_the_nodes_declare()
 def test_rviz_config_shows_the_published_markers_and_image_in_the_optical_frame():
     import yaml
 
-    from pose3d_ros.nodes.lifter import MARKER_NAMESPACES
-
     rviz = yaml.safe_load((ROOT / 'config' / 'pose3d.rviz').read_text())['Visualization Manager']
     displays = {display['Class']: display for display in rviz['Displays']}
     markers = displays['rviz_default_plugins/MarkerArray']
     assert markers['Topic']['Value'] == '/pose3d/markers'
-    assert set(markers['Namespaces']) == set(MARKER_NAMESPACES)
+    # Namespaces are per person (person_<id>/...): a namespace filter would hide new people.
+    assert 'Namespaces' not in markers
     assert displays['rviz_default_plugins/Image']['Topic']['Value'] == '/pose3d/image'
     base = yaml.safe_load((ROOT / 'config' / 'pose3d.yaml').read_text())
     assert rviz['Global Options']['Fixed Frame'] == base['/pose3d/image_source']['ros__parameters']['frame_id']

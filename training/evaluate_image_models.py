@@ -32,7 +32,7 @@ from training import cli
 from training.datasets.h36m import DEFAULT_ROOT
 from training.datasets.mpii import PERSON_BOX_PIXELS, load_mpii
 from training.datasets.renders import RenderedPoses, load_poses
-from training.metrics import mpii_head_size, pckh, ranking_accuracy
+from training.metrics import mpii_head_size, pck, ranking_accuracy
 
 DETECTED_NAMES = [JOINT_NAMES[j] for j in DETECTED_JOINTS]
 _NECK, _HEAD_TOP = (list(DETECTED_JOINTS).index(JOINT_NAMES.index(name)) for name in ('neck_nose', 'head'))
@@ -61,7 +61,7 @@ def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64):
         target.append(joints)
         head.append(batch['head_size'].numpy())
         inside.append(np.all((joints >= 0) & (joints <= dataset.size - 1), axis=-1))
-    per_joint, overall = pckh(np.concatenate(predicted), np.concatenate(target), np.concatenate(head),
+    per_joint, overall = pck(np.concatenate(predicted), np.concatenate(target), np.concatenate(head),
                               visible=np.concatenate(inside))
     return {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'count': len(dataset)}
 
@@ -102,7 +102,7 @@ def evaluate_mpii(hourglass, annotations, input_size, device='cpu'):
         predicted.append(crop_to_image(points, transform))
         views.append((crop, points, person.joints_2d * transform[0, 0] + transform[:, 2], person.visible))
     target = np.stack([person.joints_2d for person in people])
-    per_joint, overall = pckh(np.stack(predicted), target, mpii_head_size(target[:, _HEAD_TOP], target[:, _NECK]),
+    per_joint, overall = pck(np.stack(predicted), target, mpii_head_size(target[:, _HEAD_TOP], target[:, _NECK]),
                               visible=np.stack([person.visible for person in people]))
     report = {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'people': len(people)}
     return report, views

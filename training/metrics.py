@@ -180,23 +180,25 @@ def mpii_head_size(head_top, upper_neck):
     return np.linalg.norm(head_top - upper_neck, axis=-1)
 
 
-def pckh(predicted_2d, target_2d, head_size, threshold=0.5, visible=None):
-    """PCKh: fraction of 2D joints within threshold * head_size pixels of the target.
+def pck(predicted_2d, target_2d, reference_size, threshold=0.5, visible=None):
+    """PCK: fraction of 2D joints within threshold * reference_size pixels of the target; PCKh@0.5
+    with MPII's head size (mpii_head_size), LSP's PCK@0.2 with the torso size.
 
-    predicted_2d, target_2d: (..., J, 2) pixels, e.g. (F, J, 2); head_size: (...) pixels per frame
-    (mpii_head_size); visible: optional (..., J) bool, joints to score (default all). A joint is
-    correct when its distance is <= threshold * head_size.
+    predicted_2d, target_2d: (..., J, 2) pixels, e.g. (F, J, 2); NaN predictions (a person not
+    found) count as wrong. reference_size: (...) pixels per frame; visible: optional (..., J)
+    bool, joints to score (default all). A joint is correct when its distance is
+    <= threshold * reference_size.
     Returns (per_joint, overall): per_joint (J,) fraction over the frames where that joint is
     visible (NaN where it never is); overall is the fraction over all visible joints of all
     frames (pooled, as MPII's "Mean").
     """
     predicted_2d, target_2d = _check_poses(predicted_2d, target_2d, dims=2)
     frames_shape, num_joints = predicted_2d.shape[:-2], predicted_2d.shape[-2]
-    head_size = np.asarray(head_size, dtype=np.float64)
-    if head_size.shape != frames_shape:
-        raise ValueError(f'head_size must have shape {frames_shape}, got {head_size.shape}')
-    if np.any(~(head_size > 0)):
-        raise ValueError(f'head_size must be positive, got minimum {head_size.min()}')
+    reference_size = np.asarray(reference_size, dtype=np.float64)
+    if reference_size.shape != frames_shape:
+        raise ValueError(f'reference_size must have shape {frames_shape}, got {reference_size.shape}')
+    if np.any(~(reference_size > 0)):
+        raise ValueError(f'reference_size must be positive, got minimum {reference_size.min()}')
     if threshold <= 0:
         raise ValueError(f'threshold must be positive, got {threshold}')
     if visible is None:
@@ -207,7 +209,7 @@ def pckh(predicted_2d, target_2d, head_size, threshold=0.5, visible=None):
                          f'got {visible.dtype} {visible.shape}')
 
     distances = np.linalg.norm(predicted_2d - target_2d, axis=-1)
-    correct = (distances <= threshold * head_size[..., None]) & visible
+    correct = (distances <= threshold * reference_size[..., None]) & visible
     correct = correct.reshape(-1, num_joints)
     visible = visible.reshape(-1, num_joints)
     counted = visible.sum(axis=0)

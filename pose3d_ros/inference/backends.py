@@ -1,6 +1,7 @@
-"""Backends that run one network behind the same call: backend(image=..., heatmaps=...) -> array.
+"""Backends that run one network behind the same call: backend(image=..., heatmaps=...) -> array,
+or a tuple of arrays (in `output_names` order) for a network with several outputs.
 
-Inputs and the output are numpy float32 arrays with a batch axis; input names are those of
+Inputs and outputs are numpy float32 arrays with a batch axis; names are those of
 pose3d_ros.inference.networks (`image`, `heatmaps`; `joints_2d`, `ranking`). ONNX Runtime runs
 ONNX exports (CPU here; CUDA or TensorRT execution providers where installed); PyTorch runs the
 checkpoints and is the reference; TensorRT (pose3d_ros.inference.engines) runs engines built
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pose3d_ros.inference.networks import cached_onnx, load_network
+from pose3d_ros.inference.networks import OUTPUT_NAMES, cached_onnx, load_network
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
 
 BACKENDS = ('onnxruntime', 'pytorch', 'tensorrt')
@@ -41,6 +42,7 @@ class OnnxRuntimeBackend:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f'{self.path}: not a loadable ONNX model ({message})') from None
         self.input_names = tuple(i.name for i in self.session.get_inputs())
+        self.output_names = tuple(o.name for o in self.session.get_outputs())
         self.name = 'onnxruntime'
         self.device = self.session.get_providers()[0]
         self.precision = 'fp32'
@@ -49,7 +51,11 @@ class OnnxRuntimeBackend:
         if set(inputs) != set(self.input_names):
             raise ValueError(f'{self.path}: expects inputs {list(self.input_names)}, got {sorted(inputs)}')
         feeds = {name: np.ascontiguousarray(value, dtype=np.float32) for name, value in inputs.items()}
-        return self.session.run(None, feeds)[0]
+        return single_or_tuple(self.session.run(None, feeds))
+
+
+def single_or_tuple(outputs):
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
 class TorchBackend:
@@ -61,12 +67,13 @@ class TorchBackend:
     costs one graph launch instead of one kernel launch per layer.
     """
 
-    def __init__(self, module, input_names, device='cpu', half=False, cuda_graphs=None):
+    def __init__(self, module, input_names, device='cpu', half=False, cuda_graphs=None, output_names=None):
         self.device = torch.device(device)
         self.half = bool(half)
         self.dtype = torch.float16 if self.half else torch.float32
         self.module = module.eval().to(self.device, self.dtype)
         self.input_names = tuple(input_names)
+        self.output_names = tuple(output_names or ('output',))
         self.cuda_graphs = self.device.type == 'cuda' if cuda_graphs is None else bool(cuda_graphs)
         if self.cuda_graphs and self.device.type != 'cuda':
             raise ValueError(f'CUDA graphs need a CUDA device, not {self.device}')
@@ -95,12 +102,23 @@ class TorchBackend:
             raise ValueError(f'expects inputs {list(self.input_names)}, got {sorted(inputs)}')
         tensors = [torch.as_tensor(inputs[name]) for name in self.input_names]
         if not self.cuda_graphs:
-            return self.module(*(t.to(self.device, self.dtype) for t in tensors)).float().cpu().numpy()
-        graph, static, output = self._graph(tuple(tuple(t.shape) for t in tensors))
-        for buffer, tensor in zip(static, tensors):
-            buffer.copy_(tensor)
-        graph.replay()
-        return output.float().cpu().numpy()
+            outputs = self.module(*(t.to(self.device, self.dtype) for t in tensors))
+        else:
+            graph, static, outputs = self._graph(tuple(tuple(t.shape) for t in tensors))
+            for buffer, tensor in zip(static, tensors):
+                buffer.copy_(tensor)
+            graph.replay()
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        return single_or_tuple([output.float().cpu().numpy() for output in outputs])
+
+
+def set_process_threads(backend, threads, device='cpu'):
+    """Give PyTorch `threads` CPU threads for this whole process when `backend` is pytorch on the
+    CPU (ONNX Runtime's are per session, make_backend's `threads`). PyTorch's default of one thread
+    per core makes its threads wait on each other when other processes share the cores (2 busy
+    cores: 0.5-6 s instead of 0.1-0.2 s per BlazePose frame)."""
+    if threads and backend == 'pytorch' and torch.device(device).type == 'cpu':
+        torch.set_num_threads(int(threads))
 
 
 def make_backend(kind, checkpoint, backend='onnxruntime', precision='fp32', device='cpu', threads=None,
@@ -109,7 +127,8 @@ def make_backend(kind, checkpoint, backend='onnxruntime', precision='fp32', devi
 
     ONNX Runtime and TensorRT run the checkpoint's ONNX export, made once into cache_dir/onnx;
     TensorRT keeps its engines in cache_dir/engines (calibration: CalibrationBatches, INT8 only).
-    threads: ONNX Runtime's intra-op threads (None: its default).
+    threads: ONNX Runtime's intra-op threads (None: its default); PyTorch's are process-wide,
+    set by set_process_threads.
     """
     if backend not in BACKENDS:
         raise ValueError(f'backend must be one of {BACKENDS}, got {backend!r}')
@@ -118,7 +137,7 @@ def make_backend(kind, checkpoint, backend='onnxruntime', precision='fp32', devi
     cache_dir = Path(cache_dir).expanduser()
     if backend == 'pytorch':
         module, shapes = load_network(kind, checkpoint, device)
-        return TorchBackend(module, shapes, device, half=precision == 'fp16')
+        return TorchBackend(module, shapes, device, half=precision == 'fp16', output_names=OUTPUT_NAMES[kind])
     onnx_path = cached_onnx(kind, checkpoint, cache_dir / 'onnx')
     if backend == 'onnxruntime':
         return OnnxRuntimeBackend(onnx_path, threads=threads)

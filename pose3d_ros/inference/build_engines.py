@@ -1,24 +1,29 @@
 """Build the TensorRT engines of the pipeline's networks for this device, ahead of the first run.
 
-    pose3d_build_engines --hourglass hourglass.pt --prcnn prcnn.pt [--lifter lifter.pt] \
-        --precision fp16 [--cache-dir ~/.cache/pose3d_ros]
+    pose3d_build_engines --blazepose full [--lifter lifter.pt] --precision fp16 [--cache-dir ~/.cache/pose3d_ros]
+    pose3d_build_engines --hourglass hourglass.pt --prcnn prcnn.pt [--lifter lifter.pt] --precision fp16
     pose3d_build_engines ... --precision int8 --calibration-images frames/ [--calibration-limit 500]
 
 Engines land in <cache-dir>/engines, where the nodes' TensorRT backend finds them (same keys: ONNX
 sha256, TensorRT version, GPU, precision, input shapes); an engine that is already valid is kept.
-INT8 applies to the hourglass and PRCNN, calibrated on whole-frame crops of the images made by the
-pipeline's own preprocessing (PRCNN on the hourglass's heatmaps); the lifter, a small MLP fed
-normalized coordinates, is built in FP16 then.
+--blazepose builds BlazePose's detector and the named landmark model (fetched by
+pose3d_fetch_blazepose). INT8 applies to the hourglass and PRCNN, calibrated on whole-frame crops
+of the images made by the pipeline's own preprocessing (PRCNN on the hourglass's heatmaps); the
+lifter, a small MLP fed normalized coordinates, and BlazePose's networks are built in FP16 then.
 """
 import argparse
 import logging
 import sys
 
 from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, make_backend
+from pose3d_ros.inference.drpose3d import network_input, whole_frame_box
 from pose3d_ros.inference.engines import CalibrationBatches, read_calibration_images
-from pose3d_ros.inference.networks import KINDS, load_network
-from pose3d_ros.inference.pipeline import network_input, whole_frame_box
+from pose3d_ros.inference.networks import load_network
+from pose3d_ros.inference.pipeline import LANDMARK_MODELS
+from pose3d_ros.models.blazepose_release import model_path
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
+
+INT8_KINDS = ('hourglass', 'prcnn')
 
 
 def calibration_sets(images, hourglass_checkpoint, cache_dir):
@@ -35,7 +40,10 @@ def calibration_sets(images, hourglass_checkpoint, cache_dir):
 
 
 def build_command(args):
-    checkpoints = {kind: getattr(args, kind) for kind in KINDS if getattr(args, kind)}
+    checkpoints = {kind: getattr(args, kind) for kind in ('hourglass', 'prcnn', 'lifter') if getattr(args, kind)}
+    if args.blazepose:
+        checkpoints['blazepose_detector'] = model_path('pose_detection.tflite', args.cache_dir)
+        checkpoints['blazepose_landmarks'] = model_path(f'pose_landmark_{args.blazepose}.tflite', args.cache_dir)
     calibration = {}
     if args.precision == 'int8':
         if not args.calibration_images:
@@ -45,7 +53,7 @@ def build_command(args):
         images = read_calibration_images(args.calibration_images, args.calibration_limit)
         calibration = calibration_sets(images, checkpoints['hourglass'], args.cache_dir)
     for kind, checkpoint in checkpoints.items():
-        precision = 'fp16' if args.precision == 'int8' and kind == 'lifter' else args.precision
+        precision = 'fp16' if args.precision == 'int8' and kind not in INT8_KINDS else args.precision
         backend = make_backend(kind, checkpoint, 'tensorrt', precision, 'cuda', cache_dir=args.cache_dir,
                                calibration=calibration.get(kind))
         print(f'{kind}: {precision} engine ready for {checkpoint} ({backend.path})')
@@ -53,6 +61,8 @@ def build_command(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--blazepose', choices=LANDMARK_MODELS,
+                        help='build BlazePose\'s detector and this landmark model')
     parser.add_argument('--hourglass', help='hourglass checkpoint')
     parser.add_argument('--prcnn', help='PRCNN checkpoint')
     parser.add_argument('--lifter', default=str(DEFAULT_LIFTER), help='lifter checkpoint (default: %(default)s)')
@@ -64,7 +74,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     try:
         build_command(args)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
     return 0

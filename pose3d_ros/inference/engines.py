@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.inference.backends import single_or_tuple
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 WORKSPACE_BYTES = 1 << 30
@@ -332,7 +333,7 @@ class TensorRTBackend:
             dtype = torch.from_numpy(np.empty(0, trt.nptype(self.engine.get_tensor_dtype(name)))).dtype
             self.outputs[name] = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=dtype, device='cuda')
             self.context.set_tensor_address(name, self.outputs[name].data_ptr())
-        self.input_names = tuple(self.inputs)
+        self.input_names, self.output_names = tuple(self.inputs), tuple(self.outputs)
         self.path = onnx_path
 
     def __call__(self, **inputs):
@@ -349,5 +350,5 @@ class TensorRTBackend:
                 self.inputs[name].copy_(value, non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError(f'{self.path}: TensorRT execution failed')
-            output = next(iter(self.outputs.values())).float().cpu()
-        return output.numpy()
+            outputs = [output.float().cpu() for output in self.outputs.values()]
+        return single_or_tuple([output.numpy() for output in outputs])

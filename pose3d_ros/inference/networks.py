@@ -1,4 +1,4 @@
-"""The three deployed networks, as every backend sees them: names, inputs, outputs, ONNX export.
+"""The deployed networks, as every backend sees them: names, inputs, outputs, ONNX export.
 
     hourglass  image (B, 3, S, S) RGB in [0, 1]              -> heatmaps (B, 16, S/4, S/4), last stack
     prcnn      image, heatmaps (B, 16, S/4, S/4)              -> depth_scores (B, 16)
@@ -6,8 +6,12 @@
                                                               -> pose_mm (B, 17, 3), root-relative,
                                                                  mirror-averaged (no ranking input
                                                                  for the `baseline` lifter)
+    blazepose_detector   image (B, 3, 224, 224) RGB in [0, 1] -> regressions (B, 2254, 12), scores (B, 2254)
+    blazepose_landmarks  image (B, 3, 256, 256) RGB in [0, 1] -> landmarks (B, 39, 5), presence (B,),
+                                                                 heatmaps (B, 39, 64, 64), world_landmarks (B, 39, 3)
+    (pose3d_ros.models.blazepose; their "checkpoint" is the release's .tflite file)
 
-Checkpoints (.pt) are the source of truth; ONNX files are exported from them with
+Checkpoints (.pt, .tflite) are the source of truth; ONNX files are exported from them with
 `export_onnx` (the `pose3d_export_onnx` command), or on first use into a cache folder keyed by
 the checkpoint's sha256 (`cached_onnx`), so a node given only .pt files can still run ONNX
 Runtime or TensorRT.
@@ -20,13 +24,16 @@ import numpy as np
 import torch
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.models.blazepose import load_blazepose
 from pose3d_ros.models.hourglass import HEATMAP_STRIDE, LastStack, load_hourglass
 from pose3d_ros.models.lifter import LifterInference, load_lifter
 from pose3d_ros.models.prcnn import load_prcnn
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
-KINDS = ('hourglass', 'prcnn', 'lifter')
-OUTPUT_NAMES = {'hourglass': 'heatmaps', 'prcnn': 'depth_scores', 'lifter': 'pose_mm'}
+KINDS = ('hourglass', 'prcnn', 'lifter', 'blazepose_detector', 'blazepose_landmarks')
+OUTPUT_NAMES = {'hourglass': ('heatmaps',), 'prcnn': ('depth_scores',), 'lifter': ('pose_mm',),
+                'blazepose_detector': ('regressions', 'scores'),
+                'blazepose_landmarks': ('landmarks', 'presence', 'heatmaps', 'world_landmarks')}
 OPSET = 18
 MAX_DYNAMIC_BATCH = 64
 _JOINTS = len(DETECTED_JOINTS)
@@ -43,6 +50,9 @@ def load_network(kind, checkpoint, device='cpu'):
     if kind == 'lifter':
         lifter, _ = load_lifter(checkpoint, device)
         return LifterInference(lifter).eval(), lifter_input_shapes(lifter)
+    if kind.startswith('blazepose'):
+        module = load_blazepose(kind, checkpoint).to(device)
+        return module.eval(), image_input_shapes(module.input_size)
     model, saved = (load_hourglass if kind == 'hourglass' else load_prcnn)(checkpoint, device)
     shapes = image_input_shapes(saved['input_size'], model.joints if kind == 'prcnn' else None)
     return (LastStack(model) if kind == 'hourglass' else model).eval(), shapes
@@ -93,7 +103,7 @@ def export_onnx(kind, module, shapes, path, batch=1, dynamic_batch=False):
         dynamic_shapes = tuple({0: batch_dim} for _ in inputs)
     with torch.no_grad():
         program = torch.onnx.export(module, tuple(inputs.values()), None, dynamo=True, opset_version=OPSET,
-                                    input_names=list(inputs), output_names=[OUTPUT_NAMES[kind]],
+                                    input_names=list(inputs), output_names=list(OUTPUT_NAMES[kind]),
                                     dynamic_shapes=dynamic_shapes, verbose=False)
     with tempfile.TemporaryDirectory() as folder:
         staged = Path(folder) / 'model.onnx'
@@ -105,15 +115,17 @@ def export_onnx(kind, module, shapes, path, batch=1, dynamic_batch=False):
 
 
 def onnx_max_abs_error(kind, module, shapes, path, batch):
-    """Largest |ONNX Runtime - PyTorch| over the output, on seeded inputs."""
+    """Largest |ONNX Runtime - PyTorch| over the outputs, on seeded inputs."""
     import onnxruntime
 
     inputs = example_inputs(kind, shapes, batch, seed=1)
     session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    onnx_output = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})[0]
+    onnx_outputs = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})
     with torch.no_grad():
-        torch_output = module(*inputs.values()).numpy()
-    return float(np.abs(onnx_output - torch_output).max())
+        torch_outputs = module(*inputs.values())
+    torch_outputs = torch_outputs if isinstance(torch_outputs, tuple) else (torch_outputs,)
+    return max(float(np.abs(onnx - torch_output.numpy()).max())
+               for onnx, torch_output in zip(onnx_outputs, torch_outputs))
 
 
 def cached_onnx(kind, checkpoint, cache_dir):

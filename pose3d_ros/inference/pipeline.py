@@ -1,74 +1,24 @@
-"""The pose pipeline the nodes and benchmarks share: image -> 2D joints + ranking -> 3D pose.
+"""The pose pipeline the nodes, `pose3d_infer` and the benchmarks share: image -> people with 2D
+joints and a depth ranking -> 3D pose per person.
 
-Per frame: a square person crop (the given box, else the box tracked from the previous frame's
-joints, else the whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement
-mapped back to image pixels with per-joint confidence, PRCNN's depth scores turned into the
-ranking matrix, and the lifter on the undistorted normalized joints and that ranking. The three
-networks are backends (pose3d_ros.inference.backends); `build_pipeline` makes them from
-checkpoints for one backend kind.
+A front end finds the people: `blazepose` (pose3d_ros.inference.blazepose: BlazePose's detector
+and landmark model, several people with track ids; the default) or `drpose3d`
+(pose3d_ros.inference.drpose3d: the papers' stacked hourglass and PRCNN, one person). The lifter
+turns each person's undistorted normalized joints and ranking into a root-relative 3D pose.
+Every network is a backend (pose3d_ros.inference.backends); `build_pipeline` makes them from
+checkpoints and model files for one backend kind.
 """
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from pose3d_ros.camera import pixels_to_normalized
-from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
-from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
-from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, make_backend
+from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.networks import load_network
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE
-from pose3d_ros.ranking import discretize, probabilities_from_scores
+from pose3d_ros.paths import DEFAULT_CACHE_DIR
 
-
-@dataclass
-class Detection2D:
-    """One person in one image; joints in DETECTED_JOINTS order."""
-    joints_2d: np.ndarray      # (16, 2) image pixels
-    confidence: np.ndarray     # (16,) heatmap peak heights
-    crop_center: np.ndarray    # (2,) image pixels
-    crop_side: float           # image pixels
-    probabilities: np.ndarray  # (16, 16) P_ij, joint i behind joint j
-    ranking: np.ndarray        # (16, 16) discretized: 1 behind, 0 in front, 0.5 tie
-
-
-def whole_frame_box(image_shape):
-    """(center, side) of the square crop that holds the whole (H, W, ...) image."""
-    height, width = image_shape[:2]
-    return np.array([(width - 1) / 2, (height - 1) / 2]), float(max(height, width))
-
-
-def network_input(image, center, side, size):
-    """(H, W, 3) uint8 RGB image and a square box -> ((1, 3, size, size) float32 crop in [0, 1],
-    the 2x3 affine from image to crop pixels)."""
-    transform = crop_transform(center, side, size)
-    crop = warp_crop(image, transform, size)
-    return (crop.transpose(2, 0, 1)[None] * np.float32(1 / 255)).astype(np.float32), transform
-
-
-class PersonTracker:
-    """The crop for the next frame: the box around the last confident joints grown by `margin`,
-    or the whole frame when there is none (start, or mean confidence under `min_confidence`)."""
-
-    def __init__(self, margin=1.3, min_confidence=0.2):
-        self.margin, self.min_confidence = margin, min_confidence
-        self.center, self.side = None, None
-
-    @property
-    def tracking(self):
-        return self.center is not None
-
-    def box(self, image_shape):
-        return (self.center, self.side) if self.tracking else whole_frame_box(image_shape)
-
-    def update(self, joints_2d, confidence):
-        confident = confidence >= self.min_confidence
-        if confidence.mean() < self.min_confidence or confident.sum() < 2:
-            self.center, self.side = None, None
-            return
-        low, high = joints_2d[confident].min(0), joints_2d[confident].max(0)
-        self.center = (low + high) / 2
-        self.side = float(max((high - low).max() * self.margin, 1.0))
+FRONT_ENDS = ('blazepose', 'drpose3d')
+LANDMARK_MODELS = ('lite', 'full', 'heavy')
 
 
 def lift_joints(lifter, joints_2d_px, ranking, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
@@ -84,67 +34,70 @@ def lift_joints(lifter, joints_2d_px, ranking, focal, center, radial=(0.0, 0.0, 
     return lifter(**inputs)[0]
 
 
-STAGES = ('crop', 'hourglass', 'prcnn', 'decode', 'lifter')
-
-
 class PosePipeline:
-    """hourglass(image), prcnn(image, heatmaps) and lifter(joints_2d[, ranking]) are backends;
-    lifter None runs the 2D stages only. `stage_ms` holds each stage's latency in the last frame
-    (STAGES; decode includes the ranking's assembly), for diagnostics and benchmarks."""
+    """A front end (people(image) -> [Person2D], `stages`, `stage_ms`, reset()) and optionally a
+    lifter backend. `stage_ms` holds each stage's latency in the last frame: the front end's
+    stages, then `lifter` summed over the people lifted since."""
 
-    def __init__(self, hourglass, prcnn, input_size, lifter=None, tie_band=0.1, tracker=None):
-        self.hourglass, self.prcnn, self.lifter = hourglass, prcnn, lifter
-        self.input_size = int(input_size)
-        self.tie_band = tie_band
-        self.tracker = tracker or PersonTracker()
-        self.stage_ms = dict.fromkeys(STAGES, 0.0)
-        self._clock = 0.0
+    def __init__(self, front_end, lifter=None):
+        self.front_end, self.lifter = front_end, lifter
+        self.stages = (*front_end.stages, 'lifter')
+        self.stage_ms = dict.fromkeys(self.stages, 0.0)
 
-    def _lap(self, stage):
-        now = time.perf_counter()
-        self.stage_ms[stage] = (now - self._clock) * 1000
-        self._clock = now
+    def reset(self):
+        """Forget what was tracked (a new video or camera session)."""
+        self.front_end.reset()
 
-    def detect(self, image, box=None):
-        """(H, W, 3) uint8 RGB image [, (center, side) box] -> Detection2D."""
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f'image must be (H, W, 3) uint8 RGB, got {image.dtype} {image.shape}')
-        self._clock = time.perf_counter()
-        center, side = box if box is not None else self.tracker.box(image.shape)
-        crop, transform = network_input(image, center, side, self.input_size)
-        self._lap('crop')
-        heatmaps = self.hourglass(image=crop)
-        self._lap('hourglass')
-        scores = self.prcnn(image=crop, heatmaps=heatmaps)
-        self._lap('prcnn')
-        peaks, confidence = decode_heatmaps(heatmaps[0])
-        joints = crop_to_image(heatmap_to_crop(peaks, HEATMAP_STRIDE), transform)
-        probabilities = probabilities_from_scores(scores[0])
-        if box is None:
-            self.tracker.update(joints, confidence)
-        detection = Detection2D(joints_2d=joints.astype(np.float32), confidence=confidence,
-                                crop_center=np.asarray(center, np.float64), crop_side=float(side),
-                                probabilities=probabilities, ranking=discretize(probabilities, self.tie_band))
-        self._lap('decode')
-        return detection
+    def people(self, image, **options):
+        """(H, W, 3) uint8 RGB image -> [Person2D]."""
+        people = self.front_end.people(image, **options)
+        self.stage_ms.update(self.front_end.stage_ms, lifter=0.0)
+        return people
 
-    def lift(self, detection, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
-        """Detection2D + the camera's intrinsics -> (17, 3) mm, root-relative, optical frame."""
+    def lift(self, person, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
+        """Person2D + the camera's intrinsics -> (17, 3) mm, root-relative, optical frame."""
         if self.lifter is None:
             raise ValueError('this pipeline has no lifter')
-        self._clock = time.perf_counter()
-        pose = lift_joints(self.lifter, detection.joints_2d, detection.ranking, focal, center, radial, tangential)
-        self._lap('lifter')
+        started = time.perf_counter()
+        pose = lift_joints(self.lifter, person.joints_2d, person.ranking, focal, center, radial, tangential)
+        self.stage_ms['lifter'] += (time.perf_counter() - started) * 1000
         return pose
 
 
-def build_pipeline(hourglass, prcnn, lifter=None, backend='onnxruntime', precision='fp32', device='cpu',
-                   threads=None, cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, tracker=None):
-    """A PosePipeline from .pt checkpoints, every network on the same backend kind."""
-    def network(kind, checkpoint):
-        return make_backend(kind, checkpoint, backend, precision, device, threads, cache_dir)
+def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=None, landmark_model='full',
+                   backend='onnxruntime', precision='fp32', device='cpu', threads=None,
+                   cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, settings=None, tracker=None, joint_regressor=None):
+    """A PosePipeline, every network on the same backend kind.
 
-    input_size = load_network('hourglass', hourglass)[1]['image'][-1]
-    return PosePipeline(network('hourglass', hourglass), network('prcnn', prcnn), input_size,
-                        lifter=network('lifter', lifter) if lifter else None, tie_band=tie_band, tracker=tracker)
+    blazepose: the fetched BlazePose detector and `landmark_model` (lite, full, heavy) from
+    cache_dir/blazepose, `settings` (blazepose.FrontEndSettings) and `joint_regressor` (a file;
+    default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`.
+    lifter: a lifter checkpoint, or None for the 2D stages only.
+    """
+    def network(kind, path):
+        return make_backend(kind, path, backend, precision, device, threads, cache_dir)
+
+    if front_end == 'blazepose':
+        from dataclasses import replace
+
+        from pose3d_ros.inference import blazepose
+        from pose3d_ros.models.blazepose_release import model_path
+
+        if landmark_model not in LANDMARK_MODELS:
+            raise ValueError(f'landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}')
+        settings = replace(settings or blazepose.FrontEndSettings(), tie_band=tie_band)
+        stages = blazepose.BlazePoseFrontEnd(
+            network('blazepose_detector', model_path('pose_detection.tflite', cache_dir)),
+            network('blazepose_landmarks', model_path(f'pose_landmark_{landmark_model}.tflite', cache_dir)),
+            settings, blazepose.JointRegressor(joint_regressor or blazepose.DEFAULT_JOINT_REGRESSOR))
+    elif front_end == 'drpose3d':
+        from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd
+
+        if not (hourglass and prcnn):
+            raise ValueError('the drpose3d front end needs hourglass and prcnn checkpoints')
+        input_size = load_network('hourglass', hourglass)[1]['image'][-1]
+        stages = DRPose3DFrontEnd(network('hourglass', hourglass), network('prcnn', prcnn), input_size,
+                                  tie_band=tie_band, tracker=tracker)
+    else:
+        raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
+    return PosePipeline(stages, lifter=network('lifter', lifter) if lifter else None)

@@ -86,7 +86,7 @@ def _extract(archive, data, member):
         return tarball.extractfile(member).read()
 
 
-def _download(archive, log):
+def download(archive, log=print):
     log(f'downloading {archive.package}: {archive.url}')
     with urllib.request.urlopen(archive.url, timeout=120) as response:
         data = response.read()
@@ -111,7 +111,7 @@ def fetch(cache_dir=DEFAULT_CACHE_DIR, log=print):
     for name in missing(cache_dir):
         archive, member, digest = MODEL_FILES[name]
         if archive not in downloaded:
-            downloaded[archive] = _download(archive, log)
+            downloaded[archive] = download(archive, log)
         data = _extract(archive, downloaded[archive], member)
         if sha256(data) != digest:
             raise RuntimeError(f'{member} in {archive.url}: sha256 {sha256(data)} differs from the pinned {digest}')

@@ -1,14 +1,31 @@
-"""camera: a lifecycle node that runs the pipeline's image stages (hourglass + PRCNN) on a camera.
+"""camera: a lifecycle node that finds people in a camera's images: their 2D joints and depth ranking.
 
 Subscribes (relative names; the runner and launch files put the node in the /pose3d namespace)
   image              sensor_msgs/Image            with image_transport `raw`
   image/compressed   sensor_msgs/CompressedImage  with image_transport `compressed` (JPEG / PNG)
-Publishes, each with the source image's header unchanged (stamp and optical frame_id)
-  keypoints_2d   pose3d_ros/Keypoints2D   the 16 DETECTED_JOINTS in image pixels, their heatmap
-                                          confidence, and the square crop the hourglass saw
-  ranking        pose3d_ros/DepthRanking  PRCNN's 16x16 probabilities, discretized with tie_band
-  /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, per-stage latency, drops,
-                                          rejections, backend and precision
+Publishes one message per processed image, with the image's header unchanged (stamp and optical
+frame_id), also when nobody is in view (then with no people: joints are never invented)
+  keypoints_2d   pose3d_ros/Keypoints2DArray   per person: track id, score, box, the 16
+                                               DETECTED_JOINTS in image pixels with their
+                                               confidence, and the crop the network saw
+  ranking        pose3d_ros/DepthRankingArray  per person (same ids): the 16x16 probabilities
+                                               that joint i is behind joint j, discretized with
+                                               tie_band
+  /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, people per frame,
+                                               per-stage latency, drops, rejections, backend
+Each person message carries the image's header too, and the people are in id order.
+
+The front end (`front_end`, pose3d_ros.inference.pipeline) finds the people:
+  blazepose  BlazePose's detector and landmark model (`landmark_model`), up to `max_people`
+             people tracked from frame to frame with stable ids; the 33 landmarks become the 16
+             joints through `joint_regressor`, and their depths give the ranking (ties within
+             `depth_tie_mm`)
+  drpose3d   the stacked hourglass and PRCNN checkpoints (`hourglass_checkpoint`,
+             `prcnn_checkpoint`, only read and checked for this front end), one person, id 0
+The diagnostics' per-stage latency keys follow the configured front end's stages (blazepose:
+detector, landmarks, decode; drpose3d: crop, hourglass, prcnn, decode; each after `convert`,
+the image conversion): see `diagnostic_keys`. Stages that do not run on every frame (BlazePose's
+detector) have a median of 0 while they rest.
 
 Newest frame first: the subscription callback only puts the message in a one-slot mailbox (a
 message still waiting there is replaced, and counted as a dropped frame) and a worker thread
@@ -18,11 +35,11 @@ stays at about two frame-processing times, with no queue anywhere. Malformed ima
 encoding, wrong step, zero size, truncated data, absurd sizes, corrupt compressed data) are
 rejected with a rate-limited warning naming the problem, and counted; the node keeps running.
 
-Lifecycle: `configure` reads the parameters marked "at configure" and loads the two networks
-(missing checkpoints fail it, naming the file, and the node stays unconfigured); `activate`
-subscribes and starts the worker and the diagnostics; `deactivate` unsubscribes, stops the
-worker (after the frame in progress) and forgets the person tracker's box; `cleanup` releases the
-networks and the publishers. With `autostart` the executable configures and activates itself.
+Lifecycle: `configure` reads the parameters marked "at configure" and loads the front end's
+networks (a missing file fails it, naming the file, and the node stays unconfigured); `activate`
+subscribes, forgets the tracked people (a new session) and starts the worker and the diagnostics;
+`deactivate` unsubscribes and stops the worker (after the frame in progress); `cleanup` releases
+the networks and the publishers. With `autostart` the executable configures and activates itself.
 """
 import threading
 import time
@@ -39,12 +56,13 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from pose3d_ros import images, messages
-from pose3d_ros.inference.pipeline import STAGES, PersonTracker, build_pipeline
-from pose3d_ros.paths import WEIGHTS_DIR
-from pose3d_ros.msg import DepthRanking, Keypoints2D
+from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR, FrontEndSettings
+from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
+from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 DEFAULT_HOURGLASS = WEIGHTS_DIR / 'hourglass_small.pt'
@@ -53,30 +71,28 @@ IMAGE_TRANSPORTS = {'raw': (Image, 'image'), 'compressed': (CompressedImage, 'im
 RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
 OUTPUT_DEPTH = 10
 LATENCY_WINDOW = 100  # frames in the latency medians
-IMAGE_STAGES = ('convert',) + tuple(stage for stage in STAGES if stage != 'lifter')
-
-# The DiagnosticStatus values, in order (keys are part of the node's interface).
-DIAGNOSTIC_KEYS = (
-    'input rate (Hz)', 'output rate (Hz)',
-    *(f'{stage} latency median (ms)' for stage in IMAGE_STAGES),
-    'processing latency median (ms)', 'receipt to output latency median (ms)',
-    'stamp to output latency median (ms)', 'frames processed', 'frames dropped (stale)',
-    'messages rejected', 'internal errors', 'topic', 'backend', 'precision', 'device', 'model')
 
 
-def crop_box(detection):
-    """(x_min, y_min, width, height) of the square crop a Detection2D was found in."""
-    side = detection.crop_side
-    x, y = np.asarray(detection.crop_center, dtype=np.float64) - side / 2
-    return x, y, side, side
+def diagnostic_keys(image_stages):
+    """The DiagnosticStatus keys, in order, of a camera node whose image stages (`convert`, then
+    the front end's stages) are `image_stages`. The keys are part of the node's interface."""
+    return ('input rate (Hz)', 'output rate (Hz)', 'people per frame (mean)',
+            *(f'{stage} latency median (ms)' for stage in image_stages),
+            'processing latency median (ms)', 'receipt to output latency median (ms)',
+            'stamp to output latency median (ms)', 'frames processed', 'frames dropped (stale)',
+            'messages rejected', 'internal errors', 'topic', 'front end', 'backend', 'precision', 'device',
+            'model')
 
 
-def detection_msgs(header, detection, tie_band):
-    """(Keypoints2D, DepthRanking) for one Detection2D, both with `header`."""
-    keypoints = messages.keypoints_msg(header, DETECTED_JOINTS, detection.joints_2d,
-                                       detection.confidence, crop_box(detection))
-    ranking = messages.ranking_msg(header, DETECTED_JOINTS, detection.probabilities, tie_band)
-    return keypoints, ranking
+def people_msgs(header, people, tie_band):
+    """(Keypoints2DArray, DepthRankingArray) of one image's Person2D list, every message with
+    `header`."""
+    keypoints, rankings = [], []
+    for person in people:
+        keypoints.append(messages.keypoints_msg(header, person.id, person.score, person.box, DETECTED_JOINTS,
+                                                person.joints_2d, person.confidence, person.crop_box))
+        rankings.append(messages.ranking_msg(header, person.id, DETECTED_JOINTS, person.probabilities, tie_band))
+    return messages.keypoints_array_msg(header, keypoints), messages.ranking_array_msg(header, rankings)
 
 
 def image_qos(depth, reliability):
@@ -87,23 +103,81 @@ def image_qos(depth, reliability):
                       durability=DurabilityPolicy.VOLATILE)
 
 
-def checkpoint_path(value, default, kind):
-    """The checkpoint a parameter names (empty: the shipped default); FileNotFoundError naming it."""
+def model_file(value, default, what, parameter):
+    """The file a parameter names (empty: the shipped default); FileNotFoundError naming it."""
     path = Path(value).expanduser() if value else default
     if not path.is_file():
-        shipped = (f' (the shipped default; set {kind}_checkpoint to a trained {kind} checkpoint)'
-                   if not value else '')
-        raise FileNotFoundError(f'{kind} checkpoint {path} does not exist{shipped}')
+        shipped = f' (the shipped default; set {parameter} to another {what})' if not value else ''
+        raise FileNotFoundError(f'{what} {path} does not exist{shipped}')
     return path
+
+
+def front_end_options(front_end, param):
+    """build_pipeline's front-end arguments and a model description from the node's parameters
+    (`param(name)`); ValueError or FileNotFoundError naming the parameter or file."""
+    if front_end not in FRONT_ENDS:
+        raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
+    tie_band = param('tie_band')
+    if front_end == 'drpose3d':
+        hourglass = model_file(param('hourglass_checkpoint'), DEFAULT_HOURGLASS, 'hourglass checkpoint',
+                               'hourglass_checkpoint')
+        prcnn = model_file(param('prcnn_checkpoint'), DEFAULT_PRCNN, 'prcnn checkpoint', 'prcnn_checkpoint')
+        return (dict(hourglass=hourglass, prcnn=prcnn, tie_band=tie_band),
+                f'drpose3d: hourglass:{hourglass.name}, prcnn:{prcnn.name}')
+    landmark_model = param('landmark_model')
+    if landmark_model not in LANDMARK_MODELS:
+        raise ValueError(f'landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}')
+    regressor = model_file(param('joint_regressor'), DEFAULT_JOINT_REGRESSOR, 'joint regressor', 'joint_regressor')
+    turns = list(param('detector_turns'))
+    if not turns or len(set(turns)) != len(turns) or not set(turns) <= {0, 1, 2, 3}:
+        raise ValueError(f'detector_turns must be distinct quarter turns among 0, 1, 2, 3, got {turns}')
+    settings = FrontEndSettings(
+        max_people=param('max_people'), min_detection_score=param('min_detection_score'),
+        min_presence=param('min_presence'), redetect_interval=param('redetect_interval'),
+        full_image_fallback=param('full_image_fallback'), depth_tie_mm=param('depth_tie_mm'),
+        detector_turns=tuple(turns), detector_tiles=param('detector_tiles'))
+    return (dict(landmark_model=landmark_model, settings=settings, joint_regressor=regressor, tie_band=tie_band),
+            f'blazepose: pose_landmark_{landmark_model}.tflite, regressor:{regressor.name}')
 
 
 class CameraNode(InferenceNode):
     def __init__(self, **node_options):
         super().__init__('camera', **node_options)
+        declare(self, 'front_end', 'blazepose',
+                f'Who finds the people: {" or ".join(FRONT_ENDS)} (blazepose: several people with track '
+                'ids; drpose3d: the hourglass and PRCNN checkpoints, one person).' + AT_CONFIGURE)
+        declare(self, 'landmark_model', 'full',
+                f'blazepose: the landmark model, {", ".join(LANDMARK_MODELS)} (slower and more '
+                'accurate in that order).' + AT_CONFIGURE)
+        declare(self, 'max_people', 4, 'blazepose: the most people tracked at once.' + AT_CONFIGURE, 1, 64)
+        declare(self, 'min_detection_score', 0.5,
+                'blazepose: detector results scoring less are not people.' + AT_CONFIGURE, 0.0, 1.0)
+        declare(self, 'min_presence', 0.5,
+                'blazepose: a person whose landmark presence falls under this is lost.' + AT_CONFIGURE,
+                0.0, 1.0)
+        declare(self, 'redetect_interval', 5,
+                'blazepose: frames between newcomer searches while fewer than max_people are tracked '
+                '(each runs the detector on one of its views, in turn).' + AT_CONFIGURE, 1, 100000)
+        declare(self, 'detector_turns', [0, 1, 2, 3],
+                'blazepose: quarter turns (clockwise) of the frame the detector looks at besides '
+                'none; it finds people by their face, so people upside down or lying need them.'
+                + AT_CONFIGURE)
+        declare(self, 'detector_tiles', 2,
+                'blazepose: the detector also looks at a grid of this many x this many overlapping '
+                'tiles, for people far away (1: the whole frame only).' + AT_CONFIGURE, 1, 8)
+        declare(self, 'full_image_fallback', True,
+                'blazepose: when the detector finds nobody, run the landmark model on the whole image '
+                '(finds one person the detector misses).' + AT_CONFIGURE)
+        declare(self, 'joint_regressor', '',
+                f'blazepose: joint regressor file (33 landmarks -> 16 joints); empty: the shipped '
+                f'{DEFAULT_JOINT_REGRESSOR.name}.' + AT_CONFIGURE)
+        declare(self, 'depth_tie_mm', 20.0,
+                'blazepose: joints closer in depth than this tie in the ranking (eq. 1 epsilon), mm.'
+                + AT_CONFIGURE, 0.1, 1000.0)
         declare(self, 'hourglass_checkpoint', '',
-                f'Hourglass checkpoint (.pt); empty: the shipped {DEFAULT_HOURGLASS.name}.' + AT_CONFIGURE)
+                f'drpose3d: hourglass checkpoint (.pt); empty: the shipped {DEFAULT_HOURGLASS.name}.' + AT_CONFIGURE)
         declare(self, 'prcnn_checkpoint', '',
-                f'PRCNN checkpoint (.pt); empty: the shipped {DEFAULT_PRCNN.name}.' + AT_CONFIGURE)
+                f'drpose3d: PRCNN checkpoint (.pt); empty: the shipped {DEFAULT_PRCNN.name}.' + AT_CONFIGURE)
         declare(self, 'image_transport', 'raw',
                 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage (JPEG, '
                 'PNG) on `image/compressed`.' + AT_CONFIGURE)
@@ -117,13 +191,15 @@ class CameraNode(InferenceNode):
                 'Images claiming more pixels (width x height) are rejected before anything is '
                 'allocated.' + AT_CONFIGURE, 1, 1 << 31)
         declare(self, 'tie_band', 0.1,
-                'Half-width of the band around P = 0.5 that discretizes to a tie in the ranking.',
+                'Half-width of the band around P = 0.5 that discretizes to a tie in the ranking '
+                '(blazepose: in (0, 0.5), as it also scales the probabilities).' + AT_CONFIGURE,
                 0.0, 0.5)
         # OpenCV's decoder warnings for corrupt data would bypass the rate-limited log.
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         self._mailbox_lock = threading.Lock()
         self._wake = threading.Event()
         self.pipeline = None
+        self.image_stages = ('convert',)
         self._subscription = None
         self._timer = None
         self._worker = None
@@ -134,18 +210,18 @@ class CameraNode(InferenceNode):
 
     def _reset_state(self):
         self._mailbox = None  # (message, receipt perf_counter) waiting for the worker
-        self.counts = dict.fromkeys(('inputs', 'outputs', 'dropped', 'rejected', 'errors'), 0)
+        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'rejected', 'errors'), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
         self.latency_ms = {key: deque(maxlen=LATENCY_WINDOW) for key in
-                           (*IMAGE_STAGES, 'processing', 'receipt', 'stamp')}
+                           (*self.image_stages, 'processing', 'receipt', 'stamp')}
 
     @logged_transition
     def on_configure(self, state):
         with self._lock:
             try:
-                hourglass = checkpoint_path(self._param('hourglass_checkpoint'), DEFAULT_HOURGLASS, 'hourglass')
-                prcnn = checkpoint_path(self._param('prcnn_checkpoint'), DEFAULT_PRCNN, 'prcnn')
+                front_end = self._param('front_end')
+                options, model = front_end_options(front_end, self._param)
                 transport = self._param('image_transport')
                 if transport not in IMAGE_TRANSPORTS:
                     raise ValueError(f'image_transport must be one of {sorted(IMAGE_TRANSPORTS)}, '
@@ -155,27 +231,28 @@ class CameraNode(InferenceNode):
                 self.device = self._param('device')
                 started = time.perf_counter()
                 self.pipeline = build_pipeline(
-                    hourglass, prcnn, backend=self.backend_name, precision=self.precision,
-                    device=self.device, threads=self._param('threads') or None,
-                    cache_dir=self._param('cache_dir'), tie_band=self._param('tie_band'))
-            except Exception as error:  # a missing checkpoint, a bad backend or value: stay unconfigured
+                    front_end, **options, backend=self.backend_name, precision=self.precision,
+                    device=self.device, threads=self._backend_threads(), cache_dir=self._param('cache_dir'))
+            except Exception as error:  # a missing file, a bad backend or value: stay unconfigured
                 self.pipeline = None
                 self.get_logger().error(f'configure failed: {error}')
                 return TransitionCallbackReturn.FAILURE
-            self.model = f'hourglass:{hourglass.name}, prcnn:{prcnn.name}'
+            self.front_end, self.model, self.tie_band = front_end, model, options['tie_band']
+            self.image_stages = ('convert', *(stage for stage in self.pipeline.stages if stage != 'lifter'))
+            self.diagnostic_keys = diagnostic_keys(self.image_stages)
             self.transport, self.qos = transport, qos
             self.max_pixels = self._param('max_image_pixels')
             self._warnings = RateLimitedWarnings(self.get_logger(), self._param('log_period_s'))
             self._publishers_out = [
-                self.create_lifecycle_publisher(Keypoints2D, 'keypoints_2d', OUTPUT_DEPTH),
-                self.create_lifecycle_publisher(DepthRanking, 'ranking', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(Keypoints2DArray, 'keypoints_2d', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(DepthRankingArray, 'ranking', OUTPUT_DEPTH),
                 self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', OUTPUT_DEPTH)]
             self.keypoints_pub, self.ranking_pub, self.diagnostics_pub = self._publishers_out
             self._reset_state()
             self.get_logger().info(
-                f'configured: {self.model} on {self.backend_name} {self.precision} ({self.device}), '
-                f'input {self.pipeline.input_size} px, loaded in '
-                f'{(time.perf_counter() - started) * 1000:.0f} ms; images: {transport}')
+                f'configured: {model} on {self.backend_name} {self.precision} ({self.device}), stages '
+                f'{", ".join(self.image_stages[1:])}, loaded in {(time.perf_counter() - started) * 1000:.0f} ms; '
+                f'images: {transport}')
             return super().on_configure(state)
 
     @logged_transition
@@ -187,7 +264,7 @@ class CameraNode(InferenceNode):
             self._timer = self.create_timer(1.0, self._publish_diagnostics)
             self._last_report = time.monotonic()
             self._counts_at_last_report = dict(self.counts)
-            self.pipeline.tracker = PersonTracker()  # a new session: no stale box
+            self.pipeline.reset()  # a new session: no stale tracks
             self._running = True
             self._worker = threading.Thread(target=self._work, name='camera_worker', daemon=True)
             self._worker.start()
@@ -257,17 +334,18 @@ class CameraNode(InferenceNode):
             self._warnings.warn(f'rejected an image on {self.topic}: {error}')
             return
         converted = time.perf_counter()
-        detection = self.pipeline.detect(rgb)
-        keypoints, ranking = detection_msgs(msg.header, detection, self._param('tie_band'))
+        people = self.pipeline.people(rgb)
+        keypoints, ranking = people_msgs(msg.header, people, self.tie_band)
         if not self._running:  # deactivated meanwhile: the lifecycle publishers are off
             return
         self.keypoints_pub.publish(keypoints)
         self.ranking_pub.publish(ranking)
         done = time.perf_counter()
         self.counts['outputs'] += 1
+        self.counts['people'] += len(people)
         latency = self.latency_ms
         latency['convert'].append((converted - started) * 1000)
-        for stage in IMAGE_STAGES[1:]:
+        for stage in self.image_stages[1:]:
             latency[stage].append(self.pipeline.stage_ms[stage])
         latency['processing'].append((done - started) * 1000)
         latency['receipt'].append((done - received) * 1000)
@@ -303,18 +381,19 @@ class CameraNode(InferenceNode):
         for key, what in (('rejected', 'images rejected'), ('errors', 'internal errors')):
             if since[key]:
                 problems.append(f'{since[key]} {what}')
-        values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}',
-                  *(median(stage) for stage in IMAGE_STAGES), median('processing'), median('receipt'),
+        people_per_frame = f'{since["people"] / since["outputs"]:.2f}' if since['outputs'] else 'n/a'
+        values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
+                  *(median(stage) for stage in self.image_stages), median('processing'), median('receipt'),
                   median('stamp'), str(counts['outputs']), str(counts['dropped']), str(counts['rejected']),
-                  str(counts['errors']), self.topic, self.backend_name, self.precision, self.device,
-                  self.model)
+                  str(counts['errors']), self.topic, self.front_end, self.backend_name, self.precision,
+                  self.device, self.model)
         message = '; '.join(problems) if problems else 'detecting'
         if since['dropped'] and not problems:
             message += f' (newest frame first: {since["dropped"]} stale frames dropped)'
         return DiagnosticStatus(
             level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
             name=f'{self.get_name()}: detection', hardware_id=self.device, message=message,
-            values=[KeyValue(key=key, value=value) for key, value in zip(DIAGNOSTIC_KEYS, values)])
+            values=[KeyValue(key=key, value=value) for key, value in zip(self.diagnostic_keys, values, strict=True)])
 
 
 def main(args=None):

@@ -4,8 +4,8 @@ recording, so the camera node runs with or without a camera.
 Publishes (relative names; the runner and launch files put the node in the /pose3d namespace)
   camera_info            sensor_msgs/CameraInfo   the camera of each image, same header, first
   image                  sensor_msgs/Image        rgb8
-  ground_truth/skeleton  pose3d_ros/Skeleton3D    source `demo` only: the drawn pose (17 joints,
-                                                  root-relative, root known), same header
+  ground_truth/skeleton  pose3d_ros/Skeleton3D    source `demo` only: the drawn pose (id 0, 17
+                                                  joints, root-relative, root known), same header
 
 `source` selects the input:
   demo    the built-in walker (pose3d_ros.demo_motion) drawn by the project's renderer
@@ -62,6 +62,7 @@ DEFAULT_FRAME_ID = 'camera_optical_frame'
 PUBLISH_DEPTH = 5
 DEMO_CACHE_BYTES = 512 << 20  # demo loops larger than this are rendered again on every pass
 MIN_TIMER_NS = 1_000_000      # recorded timing: shortest wait between two frames
+DEMO_PERSON_ID = 0            # the ground truth's id: the walker is the only person in the demo
 
 
 class SourceError(Exception):
@@ -613,7 +614,7 @@ class ImageSource(Node):
         if self.skeleton_pub is not None and frame.ground_truth_mm is not None:
             joints_m = frame.ground_truth_mm / 1000.0
             self.skeleton_pub.publish(messages.skeleton_msg(
-                header, np.arange(NUM_JOINTS), joints_m - joints_m[ROOT], np.ones(NUM_JOINTS),
+                header, DEMO_PERSON_ID, np.arange(NUM_JOINTS), joints_m - joints_m[ROOT], np.ones(NUM_JOINTS),
                 model='ground_truth:walking_clip', root_position_m=joints_m[ROOT]))
         self.published += 1
 

@@ -7,7 +7,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
-from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR
+from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, set_process_threads
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 
@@ -55,7 +55,8 @@ class InferenceNode(LifecycleNode):
         declare(self, 'backend', 'onnxruntime', 'Inference backend: onnxruntime, pytorch or tensorrt.' + AT_CONFIGURE)
         declare(self, 'precision', 'fp32', 'fp32; fp16 (pytorch, tensorrt); int8 (tensorrt).' + AT_CONFIGURE)
         declare(self, 'device', 'cpu', 'Device of the pytorch backend: cpu or cuda[:N].' + AT_CONFIGURE)
-        declare(self, 'threads', 1, 'ONNX Runtime intra-op threads; 0: its default.' + AT_CONFIGURE, 0, 256)
+        declare(self, 'threads', 1, 'Intra-op threads of ONNX Runtime, and of PyTorch on CPU (for the '
+                'whole process); 0: the runtime\'s default.' + AT_CONFIGURE, 0, 256)
         declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
                 'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + AT_CONFIGURE)
         declare(self, 'log_period_s', 5.0,
@@ -69,6 +70,13 @@ class InferenceNode(LifecycleNode):
 
     def _param(self, name):
         return self.get_parameter(name).value
+
+    def _backend_threads(self):
+        """`threads` for the backend (None: the runtime's default); the pytorch backend gets them
+        process-wide."""
+        threads = self._param('threads') or None
+        set_process_threads(self._param('backend'), threads, self._param('device'))
+        return threads
 
     @logged_transition
     def on_deactivate(self, state):

@@ -1,23 +1,33 @@
-"""lifter: a lifecycle node that lifts the camera node's 2D joints and depth ranking to 3D (DPNet).
+"""lifter: a lifecycle node that lifts everyone's 2D joints and depth ranking to 3D (DPNet).
 
 Subscribes (relative names; the runner and launch files put the node in the /pose3d namespace)
-  keypoints_2d   pose3d_ros/Keypoints2D   one person's 2D joints; must hold the 16 DETECTED_JOINTS
-  ranking        pose3d_ros/DepthRanking  their depth ranking; must hold the same 16 joints
-  camera_info    sensor_msgs/CameraInfo   the camera's intrinsics (the latest one is used)
-Publishes
-  skeleton       pose3d_ros/Skeleton3D    17 joints in metres, root-relative (root_known false),
-                                          with the input's header (image stamp, optical frame)
-  markers        visualization_msgs/MarkerArray  joints (spheres), bones (a line list) and
-                                          optionally the behind -> front ranking edges, in the
-                                          input's frame; the root is drawn at the back-projection
-                                          of the 2D root at `display_depth_m`
-  /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, latency, drops, backend
+  keypoints_2d   pose3d_ros/Keypoints2DArray   everyone's 2D joints in one image; each person must
+                                               hold the 16 DETECTED_JOINTS
+  ranking        pose3d_ros/DepthRankingArray  their depth rankings (same ids, same 16 joints)
+  camera_info    sensor_msgs/CameraInfo        the camera's intrinsics (the latest one is used)
+Publishes one message per frame, with the input's header (image stamp, optical frame)
+  skeleton       pose3d_ros/Skeleton3DArray    per person (same ids): 17 joints in metres,
+                                               root-relative (root_known false); empty when the
+                                               frame had nobody
+  markers        visualization_msgs/MarkerArray  a DELETEALL marker (people who left disappear),
+                                               then per person, in namespaces person_<id>/joints,
+                                               person_<id>/bones and (show_ranking_edges)
+                                               person_<id>/ranking_edges: joints (spheres, left
+                                               blue, right red), bones (a line list in the id's
+                                               palette colour) and the behind -> front ranking
+                                               edges; each root is drawn at the back-projection
+                                               of its 2D root at `display_depth_m`
+  /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, people per frame, latency,
+                                               drops, rejected messages and people, backend
 
 keypoints_2d and ranking are paired by identical header stamp in a small buffer: when a frame
 completes, older incomplete ones can no longer complete and are dropped (counted as unmatched),
 as is the oldest entry when the buffer is full. Frames that complete before a valid camera_info
-has arrived are dropped. Malformed messages are rejected with a rate-limited warning naming the
-problem, and counted; the node keeps running.
+has arrived are dropped. Within a frame people are paired by id. A malformed array (empty
+frame_id) is rejected with its frame; a malformed person, or one without a partner of the same id
+in the other array, is rejected on its own and the frame's other people are still lifted. Each
+rejection is counted and logged as a rate-limited warning naming the problem; the node keeps
+running.
 
 Lifecycle: `configure` reads the parameters marked "at configure" and loads the lifter backend;
 `activate` subscribes and enables the publishers and the diagnostics timer; `deactivate` destroys
@@ -45,7 +55,7 @@ from pose3d_ros.camera import back_project, pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.pipeline import lift_joints
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
-from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
@@ -59,18 +69,22 @@ LATENCY_WINDOW = 100  # frames in the latency medians
 SPINE = JOINT_NAMES.index('spine')
 _ROOT_IN_DETECTED = int(np.searchsorted(DETECTED_JOINTS, ROOT))
 
-# Marker look: sizes in metres, colours RGBA.
+# Marker look: sizes in metres, colours RGBA. Left and right joints keep their side's colour; a
+# person's centre joints and bones take the palette colour of their id, so a tracked person keeps
+# one colour from frame to frame.
 JOINT_DIAMETER_M, BONE_WIDTH_M, EDGE_WIDTH_M = 0.05, 0.02, 0.005
-LEFT_COLOUR, RIGHT_COLOUR, CENTRE_COLOUR = (0.2, 0.5, 1.0, 1.0), (1.0, 0.3, 0.2, 1.0), (0.2, 0.9, 0.3, 1.0)
-BONE_COLOUR = (0.9, 0.9, 0.9, 1.0)
+LEFT_COLOUR, RIGHT_COLOUR = (0.2, 0.5, 1.0, 1.0), (1.0, 0.3, 0.2, 1.0)
+PERSON_PALETTE = ((0.2, 0.9, 0.3, 1.0), (0.95, 0.6, 0.05, 1.0), (0.85, 0.4, 0.85, 1.0), (0.1, 0.85, 0.85, 1.0),
+                  (0.95, 0.95, 0.3, 1.0), (0.6, 0.45, 0.25, 1.0), (0.9, 0.9, 0.9, 1.0), (0.5, 0.55, 1.0, 1.0))
 BEHIND_COLOUR, FRONT_COLOUR = (0.1, 0.1, 0.6, 0.8), (1.0, 0.9, 0.1, 0.8)
-MARKER_NAMESPACES = {'joints': Marker.SPHERE, 'bones': Marker.LINE_LIST, 'ranking_edges': Marker.LINE_LIST}
+# Marker kinds drawn per person, each in its own namespace person_<id>/<kind>.
+MARKER_KINDS = {'joints': Marker.SPHERE, 'bones': Marker.LINE_LIST, 'ranking_edges': Marker.LINE_LIST}
 
 # The DiagnosticStatus values, in order (keys are part of the node's interface).
 DIAGNOSTIC_KEYS = (
-    'input rate (Hz)', 'output rate (Hz)', 'lifter latency median (ms)',
-    'stamp to output latency median (ms)', 'frames lifted', 'frames dropped (no camera_info)',
-    'frames unmatched', 'messages rejected', 'internal errors', 'camera_info', 'backend',
+    'input rate (Hz)', 'output rate (Hz)', 'people per frame (mean)', 'lifter latency median (ms per person)',
+    'stamp to output latency median (ms)', 'frames lifted', 'people lifted', 'frames dropped (no camera_info)',
+    'frames unmatched', 'messages rejected', 'people rejected', 'internal errors', 'camera_info', 'backend',
     'precision', 'device', 'model')
 
 
@@ -135,19 +149,17 @@ def _detected_rows(indices, what):
     return np.searchsorted(indices, DETECTED_JOINTS)
 
 
-def detected_keypoints(msg):
-    """A Keypoints2D -> ((16, 2) pixels, (16,) confidence) of the DETECTED_JOINTS; ValueError if not
-    all present (extra joints, such as the spine, are ignored)."""
-    indices, pixels, confidence = messages.keypoints_from_msg(msg)
-    rows = _detected_rows(indices, 'Keypoints2D')
-    return pixels[rows].astype(np.float64), confidence[rows]
+def detected_keypoints(person):
+    """messages.PersonKeypoints -> ((16, 2) pixels, (16,) confidence) of the DETECTED_JOINTS;
+    ValueError if not all present (extra joints, such as the spine, are ignored)."""
+    rows = _detected_rows(person.joint_indices, 'Keypoints2D')
+    return person.pixels[rows].astype(np.float64), person.confidence[rows]
 
 
-def detected_ranking(msg):
-    """A DepthRanking -> the (16, 16) discretized ranking of the DETECTED_JOINTS."""
-    indices, _, ranking = messages.ranking_from_msg(msg)
-    rows = _detected_rows(indices, 'DepthRanking')
-    return ranking[np.ix_(rows, rows)]
+def detected_ranking(person):
+    """messages.PersonRanking -> the (16, 16) discretized ranking of the DETECTED_JOINTS."""
+    rows = _detected_rows(person.joint_indices, 'DepthRanking')
+    return person.ranking[np.ix_(rows, rows)]
 
 
 def skeleton_confidence(confidence_2d):
@@ -159,6 +171,15 @@ def skeleton_confidence(confidence_2d):
     return confidence
 
 
+def person_colour(person_id):
+    """The palette colour (RGBA) of a track id."""
+    return PERSON_PALETTE[person_id % len(PERSON_PALETTE)]
+
+
+def marker_namespace(person_id, kind):
+    return f'person_{person_id}/{kind}'
+
+
 def _colour(rgba):
     return ColorRGBA(r=rgba[0], g=rgba[1], b=rgba[2], a=rgba[3])
 
@@ -167,18 +188,19 @@ def _point(xyz):
     return Point(x=float(xyz[0]), y=float(xyz[1]), z=float(xyz[2]))
 
 
-def skeleton_markers(header, joints_m, lifetime_s, ranking=None):
-    """MarkerArray for one skeleton: (17, 3) joint positions in metres in header.frame_id.
+def person_markers(header, person_id, joints_m, lifetime, ranking=None):
+    """Markers of one person: (17, 3) joint positions in metres in header.frame_id.
 
-    ns `joints`: one SPHERE per joint, id = canonical joint index; ns `bones`: one LINE_LIST, id 0;
-    ns `ranking_edges` (when a (16, 16) ranking of the DETECTED_JOINTS is given): one LINE_LIST,
-    id 0, from each behind joint (dark) to the joint in front of it (light).
+    ns person_<id>/joints: one SPHERE per joint, marker id = canonical joint index; ns
+    person_<id>/bones: one LINE_LIST, marker id 0; ns person_<id>/ranking_edges (when a (16, 16)
+    ranking of the DETECTED_JOINTS is given): one LINE_LIST, marker id 0, from each behind joint
+    (dark) to the joint in front of it (light).
     """
-    lifetime = Duration(seconds=lifetime_s).to_msg()
+    colour = person_colour(person_id)
 
-    def marker(ns, marker_id, scale):
-        m = Marker(header=header, ns=ns, id=marker_id, type=MARKER_NAMESPACES[ns], action=Marker.ADD,
-                   lifetime=lifetime)
+    def marker(kind, marker_id, scale):
+        m = Marker(header=header, ns=marker_namespace(person_id, kind), id=marker_id, type=MARKER_KINDS[kind],
+                   action=Marker.ADD, lifetime=lifetime)
         m.pose.orientation.w = 1.0
         m.scale.x = m.scale.y = m.scale.z = scale
         return m
@@ -188,10 +210,10 @@ def skeleton_markers(header, joints_m, lifetime_s, ranking=None):
         m = marker('joints', joint, JOINT_DIAMETER_M)
         m.pose.position = _point(joints_m[joint])
         m.color = _colour(LEFT_COLOUR if name.startswith('l_') else
-                          RIGHT_COLOUR if name.startswith('r_') else CENTRE_COLOUR)
+                          RIGHT_COLOUR if name.startswith('r_') else colour)
         markers.append(m)
     bones = marker('bones', 0, BONE_WIDTH_M)
-    bones.color = _colour(BONE_COLOUR)
+    bones.color = _colour(colour)
     bones.points = [_point(joints_m[j]) for bone in BONES for j in bone]
     markers.append(bones)
     if ranking is not None:
@@ -201,6 +223,17 @@ def skeleton_markers(header, joints_m, lifetime_s, ranking=None):
             edges.points += [_point(joints_m[DETECTED_JOINTS[joint]]) for joint in (behind, front)]
             edges.colors += [_colour(BEHIND_COLOUR), _colour(FRONT_COLOUR)]
         markers.append(edges)
+    return markers
+
+
+def frame_markers(header, people, lifetime_s):
+    """The MarkerArray of one frame: a DELETEALL marker first, so that the markers of people who
+    left (or of edges turned off) disappear at once, then person_markers of each (id, (17, 3)
+    joints in metres, ranking or None) in `people`."""
+    lifetime = Duration(seconds=lifetime_s).to_msg()
+    markers = [Marker(header=header, action=Marker.DELETEALL)]
+    for person_id, joints_m, ranking in people:
+        markers += person_markers(header, person_id, joints_m, lifetime, ranking)
     return MarkerArray(markers=markers)
 
 
@@ -239,9 +272,10 @@ class LifterNode(InferenceNode):
     def _reset_state(self):
         self.camera = None
         self.camera_problem = 'none received yet'
-        self._edges_shown = False
-        self.pending = OrderedDict()  # stamp ns -> {'keypoints': (pixels, confidence), 'ranking': ..}
-        self.counts = dict.fromkeys(('inputs', 'outputs', 'dropped', 'unmatched', 'rejected', 'errors'), 0)
+        # stamp ns -> {'header', 'arrived': kinds, 'keypoints' / 'ranking': (people, ids sent)}
+        self.pending = OrderedDict()
+        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'unmatched', 'rejected',
+                                     'people_rejected', 'errors'), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
         self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
@@ -252,7 +286,7 @@ class LifterNode(InferenceNode):
         with self._lock:
             try:
                 checkpoint = Path(self._param('lifter_checkpoint') or DEFAULT_LIFTER).expanduser()
-                threads = self._param('threads') or None
+                threads = self._backend_threads()
                 self.backend_name, self.precision = self._param('backend'), self._param('precision')
                 self.device = self._param('device')
                 started = time.perf_counter()
@@ -266,7 +300,7 @@ class LifterNode(InferenceNode):
             self.pair_buffer_size = self._param('pair_buffer_size')
             self._warnings = RateLimitedWarnings(self.get_logger(), self._param('log_period_s'))
             self._publishers_out = [
-                self.create_lifecycle_publisher(Skeleton3D, 'skeleton', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(Skeleton3DArray, 'skeleton', OUTPUT_DEPTH),
                 self.create_lifecycle_publisher(MarkerArray, 'markers', OUTPUT_DEPTH),
                 self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', OUTPUT_DEPTH)]
             self.skeleton_pub, self.markers_pub, self.diagnostics_pub = self._publishers_out
@@ -283,9 +317,9 @@ class LifterNode(InferenceNode):
             # frame's camera_info is used for it when all three are waiting.
             self._subscriptions_in = [
                 self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, INPUT_QOS),
-                self.create_subscription(Keypoints2D, 'keypoints_2d',
+                self.create_subscription(Keypoints2DArray, 'keypoints_2d',
                                          lambda msg: self._on_input('keypoints', msg), INPUT_QOS),
-                self.create_subscription(DepthRanking, 'ranking',
+                self.create_subscription(DepthRankingArray, 'ranking',
                                          lambda msg: self._on_input('ranking', msg), INPUT_QOS)]
             self.topics = {kind: sub.topic_name for kind, sub in
                            zip(('camera_info', 'keypoints', 'ranking'), self._subscriptions_in)}
@@ -315,6 +349,10 @@ class LifterNode(InferenceNode):
         self.counts['rejected'] += 1
         self._warnings.warn(f'rejected a message on {self.topics[kind]}: {error}')
 
+    def _reject_person(self, kind, problem):
+        self.counts['people_rejected'] += 1
+        self._warnings.warn(f'rejected a person on {self.topics[kind]}: {problem}')
+
     def _on_camera_info(self, msg):
         with self._lock:
             if not self._active:
@@ -341,6 +379,20 @@ class LifterNode(InferenceNode):
         self.counts['errors'] += 1
         self._warnings.warn(f'internal error while lifting: {type(error).__name__}: {error}')
 
+    def _read_people(self, kind, msg):
+        """An input array -> ({id: its people's DETECTED_JOINTS data}, ids it holds); the problems
+        of malformed people are rejected (the frame's other people stay)."""
+        people, problems = messages.people_from_array(msg)
+        detected = {}
+        for person_id, person in people.items():
+            try:
+                detected[person_id] = detected_keypoints(person) if kind == 'keypoints' else detected_ranking(person)
+            except ValueError as error:
+                problems.append(f'{type(msg).__name__} person id {person_id}: {error}')
+        for problem in problems:
+            self._reject_person(kind, problem)
+        return detected, {person.id for person in msg.people}
+
     def _handle_input(self, kind, msg):
         if kind == 'keypoints':
             self.counts['inputs'] += 1
@@ -352,13 +404,11 @@ class LifterNode(InferenceNode):
                 _, dropped = self.pending.popitem(last=False)
                 self._count_unmatched(dropped)
         entry['arrived'].add(kind)
-        try:
-            if not msg.header.frame_id:
-                raise ValueError(f'{type(msg).__name__}.header.frame_id is empty')
-            entry[kind] = detected_keypoints(msg) if kind == 'keypoints' else detected_ranking(msg)
-        except ValueError as error:
-            entry['rejected'] = True  # the pair is discarded when its partner arrives
-            self._reject(kind, error)
+        if not msg.header.frame_id:
+            entry['rejected'] = True  # the frame is discarded when its partner arrives
+            self._reject(kind, f'{type(msg).__name__}.header.frame_id is empty')
+        else:
+            entry[kind] = self._read_people(kind, msg)
         if len(entry['arrived']) < 2:
             return
         # Complete: older incomplete frames can no longer complete (each topic arrives in order).
@@ -375,7 +425,20 @@ class LifterNode(InferenceNode):
             self._warnings.warn(f'dropping frames: no valid camera_info on {self.topics["camera_info"]} '
                                 f'({self.camera_problem})')
             return
-        self._lift(entry['header'], *entry['keypoints'], entry['ranking'])
+        self._lift_frame(entry['header'], self._pair_people(entry['keypoints'], entry['ranking']))
+
+    def _pair_people(self, keypoints_read, rankings_read):
+        """The frame's two arrays as _read_people gave them -> [(id, pixels, confidence, ranking)]
+        in id order; a valid half whose id is absent from the other array is rejected."""
+        (keypoints, keypoint_ids), (rankings, ranking_ids) = keypoints_read, rankings_read
+        for person_id in sorted(keypoints.keys() - ranking_ids):
+            self._reject_person('keypoints', f'person id {person_id} has no ranking partner (no DepthRanking '
+                                             'with that id in the frame)')
+        for person_id in sorted(rankings.keys() - keypoint_ids):
+            self._reject_person('ranking', f'person id {person_id} has no keypoints_2d partner (no '
+                                           'Keypoints2D with that id in the frame)')
+        return [(person_id, *keypoints[person_id], rankings[person_id])
+                for person_id in sorted(keypoints.keys() & rankings.keys())]
 
     def _count_unmatched(self, entry):
         if not entry.get('rejected'):
@@ -383,9 +446,9 @@ class LifterNode(InferenceNode):
 
     # -- lifting and outputs ---------------------------------------------------------------------
 
-    def _lift(self, header, pixels, confidence, ranking):
+    def _lift(self, pixels, ranking):
+        """(16, 2) full-resolution pixels and their (16, 16) ranking -> (17, 3) metres, root-relative."""
         camera = self.camera
-        pixels = camera.to_full_resolution(pixels)
         started = time.perf_counter()
         pose_mm = lift_joints(self.lifter, pixels, ranking, camera.focal, camera.center,
                               camera.radial, camera.tangential)
@@ -393,20 +456,28 @@ class LifterNode(InferenceNode):
         if pose_mm.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(pose_mm)):
             raise ValueError(f'the lifter returned a {pose_mm.shape} pose with non-finite values')
         joints_m = pose_mm.astype(np.float64) / 1000.0
-        joints_m -= joints_m[ROOT]
-        self.skeleton_pub.publish(messages.skeleton_msg(
-            header, np.arange(NUM_JOINTS), joints_m, skeleton_confidence(confidence), model=self.model))
-        root_ray = pixels_to_normalized(pixels[_ROOT_IN_DETECTED], camera.focal, camera.center,
-                                        camera.radial, camera.tangential)
-        shown = joints_m + back_project(root_ray, self._param('display_depth_m'))
+        return joints_m - joints_m[ROOT]
+
+    def _lift_frame(self, header, people):
+        """Lift every (id, pixels, confidence, ranking) of one frame; publish its Skeleton3DArray
+        and MarkerArray (both also when `people` is empty)."""
+        camera = self.camera
+        display_depth_m = self._param('display_depth_m')
         show_edges = self._param('show_ranking_edges')
-        markers = skeleton_markers(header, shown, self._param('marker_lifetime_s'),
-                                   ranking if show_edges else None)
-        if self._edges_shown and not show_edges:  # turned off: remove them (lifetime may be 0)
-            markers.markers.append(Marker(header=header, ns='ranking_edges', id=0, action=Marker.DELETE))
-        self._edges_shown = show_edges
-        self.markers_pub.publish(markers)
+        skeletons, drawn = [], []
+        for person_id, pixels, confidence, ranking in people:
+            pixels = camera.to_full_resolution(pixels)
+            joints_m = self._lift(pixels, ranking)
+            skeletons.append(messages.skeleton_msg(header, person_id, np.arange(NUM_JOINTS), joints_m,
+                                                   skeleton_confidence(confidence), model=self.model))
+            root_ray = pixels_to_normalized(pixels[_ROOT_IN_DETECTED], camera.focal, camera.center,
+                                            camera.radial, camera.tangential)
+            drawn.append((person_id, joints_m + back_project(root_ray, display_depth_m),
+                          ranking if show_edges else None))
+        self.skeleton_pub.publish(messages.skeleton_array_msg(header, skeletons))
+        self.markers_pub.publish(frame_markers(header, drawn, self._param('marker_lifetime_s')))
         self.counts['outputs'] += 1
+        self.counts['people'] += len(skeletons)
         self.stamp_to_output_ms.append(
             (self.get_clock().now().nanoseconds - Time.from_msg(header.stamp).nanoseconds) / 1e6)
 
@@ -436,19 +507,23 @@ class LifterNode(InferenceNode):
         if self.camera is None:
             problems.append(f'no valid camera_info ({self.camera_problem})')
         for key, what in (('dropped', 'frames dropped'), ('unmatched', 'frames unmatched'),
-                          ('rejected', 'messages rejected'), ('errors', 'internal errors')):
+                          ('rejected', 'messages rejected'), ('people_rejected', 'people rejected'),
+                          ('errors', 'internal errors')):
             if since[key]:
                 problems.append(f'{since[key]} {what}')
-        values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}',
-                  median(self.lifter_ms), median(self.stamp_to_output_ms), str(self.counts['outputs']),
-                  str(self.counts['dropped']), str(self.counts['unmatched']), str(self.counts['rejected']),
-                  str(self.counts['errors']), 'valid' if self.camera else self.camera_problem,
-                  self.backend_name, self.precision, self.device, self.model)
+        people_per_frame = f'{since["people"] / since["outputs"]:.2f}' if since['outputs'] else 'n/a'
+        counts = self.counts
+        values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
+                  median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
+                  str(counts['people']), str(counts['dropped']), str(counts['unmatched']), str(counts['rejected']),
+                  str(counts['people_rejected']), str(counts['errors']),
+                  'valid' if self.camera else self.camera_problem, self.backend_name, self.precision,
+                  self.device, self.model)
         return DiagnosticStatus(
             level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
             name=f'{self.get_name()}: lifting', hardware_id=self.device,
             message='; '.join(problems) if problems else 'lifting',
-            values=[KeyValue(key=key, value=value) for key, value in zip(DIAGNOSTIC_KEYS, values)])
+            values=[KeyValue(key=key, value=value) for key, value in zip(DIAGNOSTIC_KEYS, values, strict=True)])
 
 
 def main(args=None):

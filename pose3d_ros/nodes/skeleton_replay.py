@@ -2,12 +2,14 @@
 
 It lets the lifter and every /pose3d subscriber run with no camera, no GPU and no dataset: the
 built-in walking clip is seen by a virtual pinhole camera, and each frame is published as
-  keypoints_2d              pose3d_ros/Keypoints2D  the 16 detected joints, projected
-  ranking                   pose3d_ros/DepthRanking ground-truth ranking of those 16 joints (eq. 1)
-  ground_truth/skeleton     pose3d_ros/Skeleton3D   all 17 joints, root-relative, root known
-  camera_info               sensor_msgs/CameraInfo  the virtual pinhole camera (plumb_bob, no
-                                                    distortion), so the lifter needs no camera
-(all four with the same header; relative names: the runner and launch files put the node in the
+  keypoints_2d           pose3d_ros/Keypoints2DArray  one person (id 0, score 1, the box around
+                                                      its joints): the 16 detected joints, projected
+  ranking                pose3d_ros/DepthRankingArray the same person's ground-truth ranking of
+                                                      those 16 joints (eq. 1)
+  ground_truth/skeleton  pose3d_ros/Skeleton3D        id 0: all 17 joints, root-relative, root known
+  camera_info            sensor_msgs/CameraInfo       the virtual pinhole camera (plumb_bob, no
+                                                      distortion), so the lifter needs no camera
+(all with the same header; relative names: the runner and launch files put the node in the
 /pose3d namespace). camera_info goes out first, so a subscriber has it before the frame's joints.
 """
 import numpy as np
@@ -19,12 +21,13 @@ from std_msgs.msg import Header
 from pose3d_ros import messages
 from pose3d_ros.camera import project
 from pose3d_ros.demo_motion import walking_clip
-from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS, ROOT
 
 CROP_MARGIN = 1.25  # square crop side = margin x the larger side of the joints' bounding box
+PERSON_ID = 0
 
 
 def pinhole_camera_info(focal_px, width, height):
@@ -70,12 +73,13 @@ class SkeletonReplay(Node):
         self.rankings = ranking_matrix(self.joints_mm[:, DETECTED_JOINTS, 2], depth_tie_mm)
         corner_min = self.pixels[:, DETECTED_JOINTS].min(axis=1)
         corner_max = self.pixels[:, DETECTED_JOINTS].max(axis=1)
+        self.boxes = np.concatenate([corner_min, corner_max], axis=1)
         side = CROP_MARGIN * (corner_max - corner_min).max(axis=1, keepdims=True)
         centre = (corner_min + corner_max) / 2
         self.crops = np.concatenate([centre - side / 2, side, side], axis=1)
 
-        self.keypoints_pub = self.create_publisher(Keypoints2D, 'keypoints_2d', 10)
-        self.ranking_pub = self.create_publisher(DepthRanking, 'ranking', 10)
+        self.keypoints_pub = self.create_publisher(Keypoints2DArray, 'keypoints_2d', 10)
+        self.ranking_pub = self.create_publisher(DepthRankingArray, 'ranking', 10)
         self.skeleton_pub = self.create_publisher(Skeleton3D, 'ground_truth/skeleton', 10)
         self.camera_info_pub = self.create_publisher(CameraInfo, 'camera_info', 10)
         self.camera_info = pinhole_camera_info(focal_px, width, height)
@@ -89,14 +93,14 @@ class SkeletonReplay(Node):
         self.camera_info.header = header
         self.camera_info_pub.publish(self.camera_info)
         detected = len(DETECTED_JOINTS)
-        self.keypoints_pub.publish(messages.keypoints_msg(
-            header, DETECTED_JOINTS, self.pixels[k, DETECTED_JOINTS], np.ones(detected),
-            self.crops[k]))
-        self.ranking_pub.publish(messages.ranking_msg(
-            header, DETECTED_JOINTS, self.rankings[k], self.tie_band))
+        self.keypoints_pub.publish(messages.keypoints_array_msg(header, [messages.keypoints_msg(
+            header, PERSON_ID, 1.0, self.boxes[k], DETECTED_JOINTS, self.pixels[k, DETECTED_JOINTS],
+            np.ones(detected), self.crops[k])]))
+        self.ranking_pub.publish(messages.ranking_array_msg(header, [messages.ranking_msg(
+            header, PERSON_ID, DETECTED_JOINTS, self.rankings[k], self.tie_band)]))
         joints_m = self.joints_mm[k] / 1000.0
         self.skeleton_pub.publish(messages.skeleton_msg(
-            header, np.arange(NUM_JOINTS), joints_m - joints_m[ROOT], np.ones(NUM_JOINTS),
+            header, PERSON_ID, np.arange(NUM_JOINTS), joints_m - joints_m[ROOT], np.ones(NUM_JOINTS),
             model='ground_truth:walking_clip', root_position_m=joints_m[ROOT]))
 
 

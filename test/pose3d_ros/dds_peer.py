@@ -1,8 +1,8 @@
 """A separate process on the DDS graph: `publish TYPE` or `receive TYPE` one sample message.
 
 `publish` sends the sample every 50 ms until killed. `receive` waits for one message, checks it
-equals the sample field by field, prints a JSON summary and exits 0 (1 on a mismatch, 2 when
-nothing arrived within the timeout).
+equals the sample field by field, prints a JSON summary (header, and every person read back by
+pose3d_ros.messages) and exits 0 (1 on a mismatch, 2 when nothing arrived within the timeout).
 """
 import json
 import sys
@@ -18,6 +18,15 @@ from pose3d_ros import messages  # noqa: E402
 from pose3d_ros import msg as pose3d_msg  # noqa: E402
 
 TOPIC = '/pose3d_test/sample'
+READERS = {'Keypoints2D': messages.keypoints_from_msg, 'DepthRanking': messages.ranking_from_msg,
+           'Skeleton3D': messages.skeleton_from_msg}
+
+
+def read_people(msg):
+    """{id: person read back} and the problems found."""
+    if type(msg).__name__.endswith('Array'):
+        return messages.people_from_array(msg)
+    return {msg.id: READERS[type(msg).__name__](msg)}, []
 
 
 def main(mode, type_name, timeout_s=20.0):
@@ -39,17 +48,16 @@ def main(mode, type_name, timeout_s=20.0):
         if not received:
             return 2
         msg = received[0]
+        people, problems = read_people(msg)
         summary = {
             'type': type(msg).__name__,
             'stamp': [msg.header.stamp.sec, msg.header.stamp.nanosec],
             'frame_id': msg.header.frame_id,
-            'joint_indices': list(msg.joint_indices),
             'equal_to_sample': msg == expected,
+            'people': {str(person_id): {field: np.asarray(value).tolist() for field, value in person._asdict().items()}
+                       for person_id, person in people.items()},
+            'problems': problems,
         }
-        reader = {'Keypoints2D': messages.keypoints_from_msg,
-                  'DepthRanking': messages.ranking_from_msg,
-                  'Skeleton3D': messages.skeleton_from_msg}[type_name]
-        summary['arrays'] = [np.asarray(a).tolist() for a in reader(msg)[1:]]
         print(json.dumps(summary), flush=True)
         return 0 if summary['equal_to_sample'] else 1
     finally:

@@ -202,7 +202,7 @@ def test_ranking_accuracy_rejects_undiscretized_probabilities():
 
 # --- PCKh --------------------------------------------------------------------------------
 
-def pckh_example():
+def pck_example():
     target = np.zeros((2, 3, 2))
     predicted = np.array([
         [[3.0, 0.0], [3.0, 4.0], [0.0, 6.0]],    # head 10, radius 5: 3 in, 5 in (<=), 6 out
@@ -211,28 +211,28 @@ def pckh_example():
     return predicted, target, np.array([10.0, 20.0])
 
 
-def test_pckh_hand_example():
-    predicted, target, head_size = pckh_example()
-    per_joint, overall = metrics.pckh(predicted, target, head_size)
+def test_pck_hand_example():
+    predicted, target, head_size = pck_example()
+    per_joint, overall = metrics.pck(predicted, target, head_size)
     np.testing.assert_array_equal(per_joint, [1.0, 0.5, 0.5])
     assert overall == pytest.approx(4 / 6)
 
 
-def test_pckh_scores_only_visible_joints():
-    predicted, target, head_size = pckh_example()
+def test_pck_scores_only_visible_joints():
+    predicted, target, head_size = pck_example()
     visible = np.array([[True, True, True], [True, True, False]])
-    per_joint, overall = metrics.pckh(predicted, target, head_size, visible=visible)
+    per_joint, overall = metrics.pck(predicted, target, head_size, visible=visible)
     np.testing.assert_array_equal(per_joint, [1.0, 0.5, 0.0])
     assert overall == pytest.approx(3 / 5)
     visible[:, 2] = False
-    per_joint, overall = metrics.pckh(predicted, target, head_size, visible=visible)
+    per_joint, overall = metrics.pck(predicted, target, head_size, visible=visible)
     np.testing.assert_array_equal(per_joint, [1.0, 0.5, np.nan])
     assert overall == pytest.approx(3 / 4)
 
 
-def test_pckh_threshold_scales_the_radius():
-    predicted, target, head_size = pckh_example()
-    per_joint, _ = metrics.pckh(predicted, target, head_size, threshold=1.0)
+def test_pck_threshold_scales_the_radius():
+    predicted, target, head_size = pck_example()
+    per_joint, _ = metrics.pck(predicted, target, head_size, threshold=1.0)
     np.testing.assert_array_equal(per_joint, [1.0, 1.0, 1.0])
 
 
@@ -242,16 +242,16 @@ def test_mpii_head_size_is_head_top_to_upper_neck():
     np.testing.assert_allclose(metrics.mpii_head_size(head_top, upper_neck), [5.0, 12.0])
 
 
-def test_pckh_rejects_bad_input():
-    predicted, target, head_size = pckh_example()
-    with pytest.raises(ValueError, match=r'head_size must have shape \(2,\), got \(3,\)'):
-        metrics.pckh(predicted, target, np.ones(3))
-    with pytest.raises(ValueError, match='head_size must be positive'):
-        metrics.pckh(predicted, target, np.array([10.0, 0.0]))
+def test_pck_rejects_bad_input():
+    predicted, target, head_size = pck_example()
+    with pytest.raises(ValueError, match=r'reference_size must have shape \(2,\), got \(3,\)'):
+        metrics.pck(predicted, target, np.ones(3))
+    with pytest.raises(ValueError, match='reference_size must be positive'):
+        metrics.pck(predicted, target, np.array([10.0, 0.0]))
     with pytest.raises(ValueError, match=r'visible must be a bool array of shape \(2, 3\)'):
-        metrics.pckh(predicted, target, head_size, visible=np.ones((2, 3)))
+        metrics.pck(predicted, target, head_size, visible=np.ones((2, 3)))
     with pytest.raises(ValueError, match=r'predicted must have shape \(..., J, 2\), got \(2, 3, 3\)'):
-        metrics.pckh(np.zeros((2, 3, 3)), target, head_size)
+        metrics.pck(np.zeros((2, 3, 3)), target, head_size)
 
 
 # --- Protocols ---------------------------------------------------------------------------

@@ -27,6 +27,9 @@ def test_errors_are_named_before_any_build(checkpoints, tmp_path, capsys):
     assert build_engines.main(['--prcnn', str(checkpoints['prcnn']), '--precision', 'int8',
                                '--calibration-images', str(tmp_path)]) == 2
     assert 'INT8 calibration runs the hourglass: give --hourglass' in capsys.readouterr().err
+    assert build_engines.main(['--blazepose', 'full', '--cache-dir', str(tmp_path)]) == 2
+    assert f'{tmp_path}/blazepose/pose_detection.tflite does not exist: fetch the BlazePose models' \
+        in capsys.readouterr().err
     try:
         import tensorrt  # noqa: F401
     except ImportError:

@@ -57,5 +57,6 @@ def test_cached_onnx_exports_once_per_checkpoint_content(tmp_path):
     assert networks.cached_onnx('prcnn', checkpoint, tmp_path / 'cache') != first
     with pytest.raises(ValueError, match=r'missing\.pt: lifter checkpoint not found'):
         networks.cached_onnx('lifter', tmp_path / 'missing.pt', tmp_path / 'cache')
-    with pytest.raises(ValueError, match=r"network kind must be one of \('hourglass', 'prcnn', 'lifter'\), got 'vit'"):
+    with pytest.raises(ValueError, match=r"network kind must be one of \('hourglass', 'prcnn', 'lifter', "
+                                         r"'blazepose_detector', 'blazepose_landmarks'\), got 'vit'"):
         networks.load_network('vit', checkpoint)

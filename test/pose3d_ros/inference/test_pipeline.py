@@ -5,7 +5,8 @@ from pose3d_ros.crop import crop_transform
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.inference.backends import OnnxRuntimeBackend, make_backend
 from pose3d_ros.inference.networks import cached_onnx
-from pose3d_ros.inference.pipeline import STAGES, PersonTracker, PosePipeline, build_pipeline
+from pose3d_ros.inference.drpose3d import STAGES, DRPose3DFrontEnd, PersonTracker
+from pose3d_ros.inference.pipeline import build_pipeline
 from pose3d_ros.skeleton import ROOT
 
 SIZE = 64
@@ -29,14 +30,22 @@ def scores_by_joint_index(image, heatmaps):
 
 def test_joints_come_back_in_image_pixels_and_scores_become_the_ranking():
     box = (np.array([350.0, 290.0]), 260.0)
-    pipeline = PosePipeline(HeatmapsAt(box), scores_by_joint_index, SIZE)
+    front_end = DRPose3DFrontEnd(HeatmapsAt(box), scores_by_joint_index, SIZE)
     image = np.zeros((480, 640, 3), np.uint8)
-    detection = pipeline.detect(image, box)
-    np.testing.assert_allclose(detection.joints_2d, JOINTS_IN_IMAGE, atol=0.05)
-    assert detection.ranking[15, 0] == 1 and detection.ranking[0, 15] == 0 and detection.ranking[3, 3] == 0.5
-    assert detection.probabilities[15, 0] == pytest.approx(1 / (1 + np.exp(-15)))
+    (person,) = front_end.people(image, box)
+    np.testing.assert_allclose(person.joints_2d, JOINTS_IN_IMAGE, atol=0.05)
+    assert person.ranking[15, 0] == 1 and person.ranking[0, 15] == 0 and person.ranking[3, 3] == 0.5
+    assert person.probabilities[15, 0] == pytest.approx(1 / (1 + np.exp(-15)))
+    np.testing.assert_allclose(person.crop_box, [350 - 130, 290 - 130, 260, 260])
     with pytest.raises(ValueError, match=r'image must be \(H, W, 3\) uint8 RGB, got float64 \(4, 4\)'):
-        pipeline.detect(np.zeros((4, 4)))
+        front_end.people(np.zeros((4, 4)))
+
+
+def test_low_heatmap_peaks_are_nobody():
+    box = (np.array([350.0, 290.0]), 260.0)
+    front_end = DRPose3DFrontEnd(lambda image: np.zeros((1, 16, SIZE // 4, SIZE // 4), np.float32),
+                                 scores_by_joint_index, SIZE)
+    assert front_end.people(np.zeros((480, 640, 3), np.uint8), box) == []
 
 
 def test_the_tracker_follows_confident_joints_and_falls_back_to_the_whole_frame():
@@ -56,11 +65,12 @@ def test_onnx_runtime_and_pytorch_backends_agree_end_to_end(checkpoints):
     image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     results = []
     for backend in ('pytorch', 'onnxruntime'):
-        pipeline = build_pipeline(**checkpoints, backend=backend, threads=1)
-        assert pipeline.input_size == SIZE and pipeline.lifter.name == backend
-        detection = pipeline.detect(image)
+        pipeline = build_pipeline('drpose3d', **checkpoints, backend=backend, threads=1,
+                                  tracker=PersonTracker(min_confidence=0.0))  # random networks: always someone
+        assert pipeline.front_end.input_size == SIZE and pipeline.lifter.name == backend
+        (detection,) = pipeline.people(image)
         results.append((detection, pipeline.lift(detection, focal=(150.0, 150.0), center=(80.0, 60.0))))
-        assert list(pipeline.stage_ms) == list(STAGES) and all(ms > 0 for ms in pipeline.stage_ms.values())
+        assert pipeline.stages == (*STAGES, 'lifter') and all(ms > 0 for ms in pipeline.stage_ms.values())
     (torch_detection, torch_pose), (onnx_detection, onnx_pose) = results
     np.testing.assert_allclose(onnx_detection.probabilities, torch_detection.probabilities, atol=1e-4)
     np.testing.assert_allclose(onnx_detection.confidence, torch_detection.confidence, atol=1e-4)

@@ -3,10 +3,11 @@ probe node here that publishes images (good and malformed, raw and compressed) a
 keypoints_2d, ranking, /diagnostics and /rosout.
 
 One camera process serves the module; each test first puts it in the state it needs. It runs the
-pytorch backend on small random-weight networks written here (the ONNX export that onnxruntime
-needs on a fresh cache is covered by test_pipeline): a light pair (64 px input) for the functional
-tests and a heavier one (256 px) whose frame time (~10-50 ms) makes twice the sustainable rate
-something the probe can publish steadily.
+pytorch backend (no ONNX exports to wait for): the blazepose front end on a real photo with two
+people (a reliable subscription: Fast DDS loses most best-effort samples of 1.2 MB between
+processes), and the drpose3d front end on small random-weight networks written here: a light pair
+(64 px input) for the functional tests and a heavier one (256 px) whose frame time (~10-50 ms)
+makes twice the sustainable rate something the probe can publish steadily.
 """
 import array
 import sys
@@ -16,22 +17,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from rcl_interfaces.srv import DescribeParameters, SetParameters
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from pose3d_ros import messages
 from pose3d_ros.images import compressed_msg, image_to_msg
-from pose3d_ros.msg import DepthRanking, Keypoints2D
-from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, DIAGNOSTIC_KEYS
+from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
+from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, diagnostic_keys
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
+from photos import TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
 from random_networks import write_networks  # noqa: E402
 
 FRAME_ID = 'test_optical_frame'
 RGB = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+# The person annotated in TWO_PEOPLE_PHOTO (test_mpii.json; the other person is not annotated):
+# the box around their MPII joints.
+ANNOTATED_BOX = (281.0, 105.9, 403.0, 412.0)
+# What every parameter of the new front end says it is (a few words of each description).
+NEW_PARAMETERS = {'front_end': 'blazepose or drpose3d', 'landmark_model': 'lite, full, heavy',
+                  'max_people': 'the most people', 'min_detection_score': 'detector results',
+                  'min_presence': 'landmark presence', 'redetect_interval': 'frames between newcomer searches',
+                  'detector_turns': 'quarter turns', 'detector_tiles': 'grid',
+                  'full_image_fallback': 'whole image', 'joint_regressor': DEFAULT_JOINT_REGRESSOR.name,
+                  'depth_tie_mm': 'eq. 1 epsilon'}
 
 
 class Probe(LifecycleProbe):
@@ -41,10 +56,11 @@ class Probe(LifecycleProbe):
         super().__init__('camera_probe', 'camera', 'camera: detection')
         self.keypoints, self.rankings = [], []
         self.arrival = {}  # keypoints stamp ns -> arrival ns
-        self.node.create_subscription(Keypoints2D, f'{NS}/keypoints_2d', self._on_keypoints, 100)
-        self.node.create_subscription(DepthRanking, f'{NS}/ranking', self.rankings.append, 100)
+        self.node.create_subscription(Keypoints2DArray, f'{NS}/keypoints_2d', self._on_keypoints, 100)
+        self.node.create_subscription(DepthRankingArray, f'{NS}/ranking', self.rankings.append, 100)
         self.publishers = {'raw': self.node.create_publisher(Image, f'{NS}/image', 10),
                            'compressed': self.node.create_publisher(CompressedImage, f'{NS}/image/compressed', 10)}
+        self.describe = self.node.create_client(DescribeParameters, f'{NS}/camera/describe_parameters')
         self.transport = 'raw'
 
     def _on_keypoints(self, msg):
@@ -61,6 +77,12 @@ class Probe(LifecycleProbe):
         self.spin_until(lambda: self.publishers[self.transport].get_subscription_count(), 10.0,
                         'the camera to subscribe')
 
+    def try_parameters(self, **values):
+        """set_parameters without asserting -> {name: reason it was refused, '' if set}."""
+        result = self.call(self.set_parameters, SetParameters.Request(
+            parameters=[Parameter(name, value=value).to_parameter_msg() for name, value in values.items()]))
+        return {name: '' if r.successful else r.reason for name, r in zip(values, result.results)}
+
     def header(self):
         return Header(stamp=self.node.get_clock().now().to_msg(), frame_id=FRAME_ID)
 
@@ -75,19 +97,25 @@ class Probe(LifecycleProbe):
     def detected(self, stamp):
         return stamp in self.arrival
 
-    def detect_one(self, what, timeout_s=10.0):
+    def detect_one(self, what, timeout_s=10.0, rgb=RGB):
         """Publish good frames until one comes out -> the stamps published (a subscription just
         created may miss the first ones: best effort)."""
         stamps = []
 
         def one_out():
-            stamps.append(self.publish(self.image()))
+            stamps.append(self.publish(self.image(rgb=rgb)))
             self.spin_for(0.1)
             return any(self.detected(stamp) for stamp in stamps)
 
         self.spin_until(one_out, timeout_s, what)
         return stamps
 
+    def output_of(self, stamp):
+        """(Keypoints2DArray, DepthRankingArray) of one frame, once both arrived."""
+        self.spin_until(lambda: self.detected(stamp) and any(stamp_ns(r) == stamp for r in self.rankings), 10.0,
+                        'the outputs of a frame')
+        return (next(k for k in self.keypoints if stamp_ns(k) == stamp),
+                next(r for r in self.rankings if stamp_ns(r) == stamp))
 
 
 @pytest.fixture(scope='module')
@@ -97,15 +125,52 @@ def networks(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def probe(tmp_path_factory, networks):
+def probe(tmp_path_factory, cache_dir):
     """One camera process for the module (pytorch backend, /pose3d namespace, no checkpoints set)."""
     log_path = tmp_path_factory.mktemp('camera') / 'output.log'
-    with node_process('camera', Probe, log_path, 'backend:=pytorch', 'log_period_s:=2.0') as probe:
+    with node_process('camera', Probe, log_path, 'backend:=pytorch', 'log_period_s:=2.0',
+                      f'cache_dir:={cache_dir}') as probe:
         yield probe
 
 
+def drpose3d(networks, kind='light', **others):
+    return {'front_end': 'drpose3d', 'hourglass_checkpoint': str(networks[kind]['hourglass']),
+            'prcnn_checkpoint': str(networks[kind]['prcnn']), 'qos_reliability': 'best_effort', **others}
+
+
+def test_parameters_are_described_ranged_and_checked_at_configure(probe):
+    described = probe.call(probe.describe, DescribeParameters.Request(names=list(NEW_PARAMETERS))).descriptors
+    for descriptor, (name, words) in zip(described, NEW_PARAMETERS.items()):
+        assert descriptor.name == name and words in descriptor.description, descriptor
+        assert 'Read at configure' in descriptor.description, descriptor
+    out_of_range = {'max_people': 0, 'min_detection_score': 1.5, 'min_presence': -0.1, 'redetect_interval': 0,
+                    'depth_tie_mm': 0.0, 'tie_band': 0.75, 'detector_tiles': 9}
+    for name, reason in probe.try_parameters(**out_of_range).items():
+        assert f'Parameter {name} out of range' in reason and f'value: {out_of_range[name]}' in reason, reason
+    for values, failure in (
+            ({'front_end': 'openpose'}, "front_end must be one of ('blazepose', 'drpose3d'), got 'openpose'"),
+            ({'front_end': 'blazepose', 'landmark_model': 'huge'},
+             "landmark_model must be one of ('lite', 'full', 'heavy'), got 'huge'"),
+            ({'landmark_model': 'lite', 'detector_turns': [0, 4]},
+             'detector_turns must be distinct quarter turns among 0, 1, 2, 3, got [0, 4]'),
+            ({'detector_turns': [0, 1, 2, 3], 'tie_band': 0.0},
+             'tie_band must lie in (0, 0.5) for the blazepose front end, got 0.0'),
+            ({'tie_band': 0.1, 'joint_regressor': '/nowhere/regressor.json'},
+             'joint regressor /nowhere/regressor.json does not exist')):
+        probe.set_parameters_(**values)
+        assert not probe.transition('configure') and probe.state() == 'unconfigured'
+        probe.spin_until(lambda: probe.logged(f'configure failed: {failure}'), 10.0, f'the failure {failure!r}')
+    # The hourglass and PRCNN are the drpose3d front end's: blazepose neither reads nor checks them.
+    probe.set_parameters_(joint_regressor='', hourglass_checkpoint='/nowhere/hourglass.pt',
+                          prcnn_checkpoint='/nowhere/prcnn.pt')
+    assert probe.transition('configure') and probe.state() == 'inactive'
+    assert probe.transition('cleanup')
+
+
 def test_configure_fails_cleanly_on_missing_checkpoints(probe, networks):
-    if not DEFAULT_HOURGLASS.exists():  # not shipped yet: the default configuration names it
+    probe.to_unconfigured()
+    probe.set_parameters_(front_end='drpose3d', hourglass_checkpoint='', prcnn_checkpoint='')
+    if not DEFAULT_HOURGLASS.exists():  # not shipped: the default configuration names it
         assert not probe.transition('configure') and probe.state() == 'unconfigured'
         probe.spin_until(lambda: probe.logged(f'configure failed: hourglass checkpoint {DEFAULT_HOURGLASS} '
                                               'does not exist (the shipped default'), 10.0, 'the failure')
@@ -124,9 +189,56 @@ def test_configure_fails_cleanly_on_missing_checkpoints(probe, networks):
     assert probe.transition('configure') and probe.state() == 'inactive'
 
 
-def test_frames_in_keypoints_and_ranking_out_with_their_headers(probe, networks):
-    probe.bring_up(hourglass_checkpoint=str(networks['light']['hourglass']),
-                   prcnn_checkpoint=str(networks['light']['prcnn']), image_transport='raw')
+def box_iou(a, b):
+    low, high = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
+    intersection = np.prod(np.clip(high - low, 0, None))
+    return intersection / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - intersection)
+
+
+def test_blazepose_finds_both_people_of_a_photo_with_stable_ids(probe):
+    photo = read_rgb(TWO_PEOPLE_PHOTO)
+    # Reliable: Fast DDS loses most best-effort samples this large (1.2 MB) between processes.
+    probe.bring_up(front_end='blazepose', landmark_model='full', image_transport='raw', qos_reliability='reliable')
+    probe.detect_one('a first frame of the photo', timeout_s=30.0, rgb=photo)
+    stamps = []
+    for _ in range(5):  # one at a time: the person tracks carry over from frame to frame
+        stamps.append(probe.publish(probe.image(rgb=photo)))
+        probe.spin_until(lambda: probe.detected(stamps[-1]), 10.0, 'a frame of the photo')
+    ids_by_frame = []
+    for stamp in stamps:
+        keypoints, ranking = probe.output_of(stamp)
+        assert keypoints.header == ranking.header and keypoints.header.frame_id == FRAME_ID
+        people, problems = messages.people_from_array(keypoints)
+        rankings, ranking_problems = messages.people_from_array(ranking)
+        assert problems == ranking_problems == [] and list(people) == list(rankings)
+        ids_by_frame.append(list(people))
+        assert len(people) == 2, [(p.id, p.box.tolist()) for p in people.values()]
+        for person_id, person in people.items():
+            assert person.joint_indices.tolist() == DETECTED_JOINTS.tolist() and 0.5 <= person.score <= 1.0
+            height, width = photo.shape[:2]
+            assert np.all(person.box[:2] >= -20) and np.all(person.box[2:] <= (width + 20, height + 20))
+            assert np.median(np.all((person.pixels >= person.box[:2] - 30) & (person.pixels <= person.box[2:] + 30),
+                                    axis=1)) == 1  # its joints are in its box
+            np.testing.assert_allclose(rankings[person_id].probabilities + rankings[person_id].probabilities.T, 1.0,
+                                       atol=1e-5)
+        first, second = (person.box for person in people.values())
+        assert box_iou(first, second) < 0.1  # two people, not one found twice
+        # One of them is the person annotated in MPII.
+        assert max(box_iou(person.box, np.array(ANNOTATED_BOX)) for person in people.values()) > 0.5
+    assert all(ids == ids_by_frame[0] for ids in ids_by_frame), ids_by_frame
+
+    values = probe.next_diagnostics()
+    assert tuple(values) == diagnostic_keys(('convert', 'detector', 'landmarks', 'decode'))
+    assert values['front end'] == 'blazepose' and values['people per frame (mean)'] == '2.00'
+    assert values['model'] == 'blazepose: pose_landmark_full.tflite, regressor:blazepose_joint_regressor.json'
+    for stage in ('convert', 'detector', 'landmarks', 'decode'):
+        assert 0.0 <= float(values[f'{stage} latency median (ms)']) < 2000.0
+    print('\nblazepose on a 854x480 photo (pytorch): ' + ', '.join(
+        f'{k} {v}' for k, v in values.items() if 'latency' in k))
+
+
+def test_drpose3d_frames_in_one_person_arrays_out_with_their_headers(probe, networks):
+    probe.bring_up(**drpose3d(networks), image_transport='raw')
     probe.detect_one('a first detection')
     start = len(probe.keypoints)
     published = []
@@ -139,33 +251,36 @@ def test_frames_in_keypoints_and_ranking_out_with_their_headers(probe, networks)
     ranking_by_stamp = {stamp_ns(r): r for r in probe.rankings}
     for msg in probe.keypoints[start:]:
         assert msg.header.frame_id == FRAME_ID and stamp_ns(msg) in published
-        indices, pixels, confidence = messages.keypoints_from_msg(msg)
-        assert indices.tolist() == DETECTED_JOINTS.tolist() and pixels.shape == (16, 2)
-        assert msg.crop_width == msg.crop_height > 0
+        assert len(msg.people) == 1 and msg.people[0].header == msg.header
+        person = messages.keypoints_from_msg(msg.people[0])
+        assert person.id == 0 and 0.0 <= person.score <= 1.0
+        assert person.joint_indices.tolist() == DETECTED_JOINTS.tolist() and person.pixels.shape == (16, 2)
+        np.testing.assert_allclose(person.box, [*person.pixels.min(0), *person.pixels.max(0)], atol=1e-3)
+        assert person.crop[2] == person.crop[3] > 0
         ranking = ranking_by_stamp[stamp_ns(msg)]
-        assert ranking.header == msg.header
-        r_indices, probabilities, discrete = messages.ranking_from_msg(ranking)
-        assert r_indices.tolist() == DETECTED_JOINTS.tolist() and probabilities.shape == (16, 16)
-        np.testing.assert_allclose(probabilities + probabilities.T, 1.0, atol=1e-5)
+        assert ranking.header == msg.header and [p.id for p in ranking.people] == [0]
+        r_person = messages.ranking_from_msg(ranking.people[0])
+        assert r_person.joint_indices.tolist() == DETECTED_JOINTS.tolist()
+        np.testing.assert_allclose(r_person.probabilities + r_person.probabilities.T, 1.0, atol=1e-5)
     latency_ms = [(probe.arrival[stamp] - stamp) / 1e6 for stamp in published]
     print(f'\ncamera node, 320x240 rgb8, 64 px networks (pytorch): stamp -> keypoints latency median '
           f'{np.median(latency_ms):.1f} ms, max {np.max(latency_ms):.1f} ms')
     assert np.median(latency_ms) < 250.0
 
     values = probe.next_diagnostics()
-    assert tuple(values) == DIAGNOSTIC_KEYS
-    assert (values['backend'], values['precision'], values['device']) == ('pytorch', 'fp32', 'cpu')
+    assert tuple(values) == diagnostic_keys(('convert', 'crop', 'hourglass', 'prcnn', 'decode'))
+    assert (values['front end'], values['backend'], values['precision'], values['device']) == (
+        'drpose3d', 'pytorch', 'fp32', 'cpu')
     assert values['topic'] == f'{NS}/image' and int(values['messages rejected']) == 0
-    assert values['model'] == 'hourglass:hourglass_64.pt, prcnn:prcnn_64.pt'
-    assert int(values['frames processed']) >= 21
+    assert values['model'] == 'drpose3d: hourglass:hourglass_64.pt, prcnn:prcnn_64.pt'
+    assert int(values['frames processed']) >= 21 and values['people per frame (mean)'] == '1.00'
     for stage in ('convert', 'crop', 'hourglass', 'prcnn', 'decode'):
         assert 0.0 <= float(values[f'{stage} latency median (ms)']) < 500.0
     print('diagnostics: ' + ', '.join(f'{k} {v}' for k, v in values.items() if 'latency' in k))
 
 
 def test_twice_the_sustainable_rate_newest_frame_first(probe, networks):
-    probe.bring_up(hourglass_checkpoint=str(networks['heavy']['hourglass']),
-                   prcnn_checkpoint=str(networks['heavy']['prcnn']), image_transport='raw')
+    probe.bring_up(**drpose3d(networks, 'heavy'), image_transport='raw')
     probe.detect_one('a first detection with the 256 px networks')
     # The sustainable rate, from a few frames at a time with nothing waiting.
     calibration = []
@@ -228,8 +343,7 @@ RAW_MALFORMED = [
 
 
 def test_malformed_images_are_rejected_and_named_and_the_node_keeps_running(probe, networks):
-    light = {'hourglass_checkpoint': str(networks['light']['hourglass']),
-             'prcnn_checkpoint': str(networks['light']['prcnn'])}
+    light = drpose3d(networks)
     probe.bring_up(**light, image_transport='raw')
     probe.detect_one('a good raw frame')
     bad_stamps = []
@@ -273,8 +387,7 @@ def test_malformed_images_are_rejected_and_named_and_the_node_keeps_running(prob
 
 
 def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe, networks):
-    probe.bring_up(hourglass_checkpoint=str(networks['light']['hourglass']),
-                   prcnn_checkpoint=str(networks['light']['prcnn']), image_transport='raw')
+    probe.bring_up(**drpose3d(networks), image_transport='raw')
     for cycle in range(2):
         assert probe.transition('deactivate') and probe.state() == 'inactive'
         probe.spin_for(0.2)

@@ -1,6 +1,6 @@
 """The lifter node in its own process, driven over DDS: lifecycle services, skeleton_replay as the
-input, and a probe node here that publishes inputs (good and malformed) and reads every output,
-/diagnostics and /rosout.
+input, and a probe node here that publishes inputs (one or several people, good and malformed)
+and reads every output, /diagnostics and /rosout.
 
 One lifter process serves the module (its start, which imports torch, is the slow part); each
 test first puts it in the lifecycle state it needs. It runs the pytorch backend: the ONNX export
@@ -18,8 +18,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import messages
 from pose3d_ros.camera import project
-from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
-from pose3d_ros.nodes.lifter import DIAGNOSTIC_KEYS, Intrinsics, intrinsics_from_camera_info
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
+from pose3d_ros.nodes.lifter import DIAGNOSTIC_KEYS, PERSON_PALETTE, Intrinsics, intrinsics_from_camera_info
 from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
@@ -42,6 +42,21 @@ _JOINTS_MM = np.array([[0, 0, 4000], [-130, 10, 4000], [-130, 460, 4050], [-130,
                        [-190, 80, 4050]], dtype=float)
 PIXELS = project(_JOINTS_MM[DETECTED_JOINTS], (1000.0, 1000.0), (640.0, 360.0))
 RANKING_P = ranking_matrix(_JOINTS_MM[DETECTED_JOINTS, 2], 20.0)
+# The same person mirrored left-right (their left limbs on the image's left): a second person
+# whose pose differs, for the frames with several people.
+MIRRORED_PIXELS = PIXELS * (-1, 1) + (2 * 640.0 - 300, 0)
+MARKERS_PER_PERSON = NUM_JOINTS + 1  # joints, bones
+
+
+def keypoints(header, person_id=0, pixels=PIXELS, joint_indices=DETECTED_JOINTS):
+    pixels = np.asarray(pixels)
+    return messages.keypoints_msg(header, person_id, 0.9, (*pixels.min(0), *pixels.max(0)), joint_indices, pixels,
+                                  np.ones(len(pixels)), (500, 0, 300, 300))
+
+
+def ranking(header, person_id=0, joint_indices=DETECTED_JOINTS):
+    count = len(joint_indices)
+    return messages.ranking_msg(header, person_id, joint_indices, RANKING_P[:count, :count], 0.1)
 
 
 class Probe(LifecycleProbe):
@@ -52,12 +67,12 @@ class Probe(LifecycleProbe):
         self.skeletons, self.markers, self.truth = [], [], {}
         self.arrival = {}  # skeleton stamp ns -> arrival ns
         sub = self.node.create_subscription
-        sub(Skeleton3D, f'{NS}/skeleton', self._on_skeleton, 50)
+        sub(Skeleton3DArray, f'{NS}/skeleton', self._on_skeleton, 50)
         sub(MarkerArray, f'{NS}/markers', self.markers.append, 50)
         sub(Skeleton3D, f'{NS}/ground_truth/skeleton', lambda m: self.truth.__setitem__(stamp_ns(m), m), 50)
         self.publishers = {'camera_info': self.node.create_publisher(CameraInfo, f'{NS}/camera_info', 10),
-                           'keypoints': self.node.create_publisher(Keypoints2D, f'{NS}/keypoints_2d', 10),
-                           'ranking': self.node.create_publisher(DepthRanking, f'{NS}/ranking', 10)}
+                           'keypoints': self.node.create_publisher(Keypoints2DArray, f'{NS}/keypoints_2d', 10),
+                           'ranking': self.node.create_publisher(DepthRankingArray, f'{NS}/ranking', 10)}
         self.frame = 0
 
     def _on_skeleton(self, msg):
@@ -84,12 +99,16 @@ class Probe(LifecycleProbe):
         self.publishers[kind].publish(msg)
         self.spin_for(settle_s)  # keeps the lifter's view of the topics in publication order
 
-    def publish_frame(self, keypoints=None, ranking=None, header=None):
-        """One frame (keypoints + ranking with one stamp) -> its stamp in ns."""
+    def publish_frame(self, keypoints_people=None, ranking_people=None, header=None):
+        """One frame (keypoints + ranking arrays with one stamp; one good person, id 0, unless
+        given a list of people, each made from the frame's header) -> its stamp in ns."""
         header = header or self.header()
-        self.publish('keypoints', keypoints or messages.keypoints_msg(
-            header, DETECTED_JOINTS, PIXELS, np.ones(16), (500, 0, 300, 300)), 0.0)
-        self.publish('ranking', ranking or messages.ranking_msg(header, DETECTED_JOINTS, RANKING_P, 0.1))
+        keypoints_people = [keypoints] if keypoints_people is None else keypoints_people
+        ranking_people = [ranking] if ranking_people is None else ranking_people
+        # Arrays built field by field: the tests' malformed people must reach the lifter as they are.
+        self.publish('keypoints', Keypoints2DArray(header=header, people=[make(header) for make in keypoints_people]),
+                     0.0)
+        self.publish('ranking', DepthRankingArray(header=header, people=[make(header) for make in ranking_people]))
         return Time.from_msg(header.stamp).nanoseconds
 
     def publish_camera_info(self, msg=None):
@@ -112,8 +131,20 @@ class Probe(LifecycleProbe):
         self.spin_until(lifted_one, 10.0, what)
         return stamps
 
+    def output(self, stamp):
+        """The skeleton array of a frame (None if it has not come)."""
+        return next((s for s in self.skeletons if stamp_ns(s) == stamp), None)
+
     def lifted(self, stamp):
-        return any(stamp_ns(s) == stamp for s in self.skeletons)
+        return self.output(stamp) is not None
+
+    def wait_output(self, stamp, what):
+        """(Skeleton3DArray, MarkerArray) of one frame."""
+        self.spin_until(lambda: self.lifted(stamp) and self.markers_of(stamp) is not None, 5.0, what)
+        return self.output(stamp), self.markers_of(stamp)
+
+    def markers_of(self, stamp):
+        return next((a for a in self.markers if a.markers and stamp_ns(a.markers[0]) == stamp), None)
 
 
 
@@ -123,6 +154,21 @@ def probe(tmp_path_factory):
     log_path = tmp_path_factory.mktemp('lifter') / 'output.log'
     with node_process('lifter', Probe, log_path, 'backend:=pytorch') as probe:
         yield probe
+
+
+def check_frame_markers(array, people):
+    """A frame's MarkerArray: DELETEALL first, then for each id of `people` (in order) its joints
+    and bones (and ranking edges if people[id] is true) in its namespaces -> markers by (ns, id)."""
+    first = array.markers[0]
+    expected = [('', 0, Marker.DELETEALL)]
+    for person_id, with_edges in people.items():
+        expected += [(f'person_{person_id}/joints', joint, Marker.ADD) for joint in range(NUM_JOINTS)]
+        expected += [(f'person_{person_id}/bones', 0, Marker.ADD)]
+        expected += [(f'person_{person_id}/ranking_edges', 0, Marker.ADD)] * with_edges
+    assert [(m.ns, m.id, m.action) for m in array.markers] == expected
+    assert {m.header.frame_id for m in array.markers} == {FRAME_ID}
+    assert {stamp_ns(m) for m in array.markers} == {stamp_ns(first)}
+    return {(m.ns, m.id): m for m in array.markers[1:]}
 
 
 def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process):
@@ -137,22 +183,24 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
     probe.spin_until(lambda: len(paired()) >= 20, 30.0,
                      f'20 lifted frames (replay alive: {replay.poll() is None})')
 
-    # Every skeleton carries an input frame's header (stamp and frame_id): while the probe hears the
-    # replay (its first frames may reach the lifter first), each stamp is one the replay published.
+    # Every skeleton array carries an input frame's header (stamp and frame_id): while the probe hears
+    # the replay (its first frames may reach the lifter first), each stamp is one the replay published.
     heard = min(probe.truth), max(probe.truth)
-    for skeleton in probe.skeletons[start:]:
-        assert skeleton.header.frame_id == FRAME_ID
-        assert stamp_ns(skeleton) in probe.truth or not heard[0] <= stamp_ns(skeleton) <= heard[1]
+    for array in probe.skeletons[start:]:
+        assert array.header.frame_id == FRAME_ID
+        assert stamp_ns(array) in probe.truth or not heard[0] <= stamp_ns(array) <= heard[1]
     errors = []
-    for skeleton in paired():
-        assert skeleton.header.frame_id == FRAME_ID
+    for array in paired():
+        assert [person.id for person in array.people] == [0] and array.people[0].header == array.header
+        skeleton = array.people[0]
         assert skeleton.root_relative and not skeleton.root_known
         assert skeleton.model == 'dpnet:lifter_dpnet.pt'
-        indices, lifted, confidence = messages.skeleton_from_msg(skeleton)
-        assert indices.tolist() == list(range(NUM_JOINTS)) and np.all(confidence == 1.0)
-        np.testing.assert_allclose(lifted[0], 0.0, atol=1e-9)
-        _, truth, _ = messages.skeleton_from_msg(probe.truth[stamp_ns(skeleton)])
-        errors.append(np.linalg.norm(lifted - truth, axis=1).mean() * 1000)
+        person = messages.skeleton_from_msg(skeleton)
+        assert person.joint_indices.tolist() == list(range(NUM_JOINTS)) and np.all(person.confidence == 1.0)
+        np.testing.assert_allclose(person.positions[0], 0.0, atol=1e-9)
+        truth = messages.skeleton_from_msg(probe.truth[stamp_ns(array)])
+        assert truth.id == person.id
+        errors.append(np.linalg.norm(person.positions - truth.positions, axis=1).mean() * 1000)
     latency_ms = [(probe.arrival[stamp_ns(s)] - stamp_ns(s)) / 1e6 for s in paired()]
     print(f'replay -> lifter: MPJPE {np.mean(errors):.1f} mm (max {np.max(errors):.1f}) over '
           f'{len(errors)} frames; stamp -> skeleton latency median {np.median(latency_ms):.1f} ms, '
@@ -160,43 +208,86 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
     assert np.mean(errors) < MEAN_MPJPE_BOUND_MM and np.max(errors) < FRAME_MPJPE_BOUND_MM, errors
     assert np.median(latency_ms) < 500.0, latency_ms
 
-    # Markers: one per skeleton, same header, stable ids, the lifetime, the root 3 m out.
+    # Markers: one array per frame, DELETEALL then the person's, same header, the lifetime, the
+    # root 3 m out.
     stamps = {stamp_ns(s) for s in paired()}
     arrays = [a for a in probe.markers if a.markers and stamp_ns(a.markers[0]) in stamps]
     assert len(arrays) >= 15
     for array in arrays:
-        ids = [(m.ns, m.id, m.type) for m in array.markers]
-        assert ids == [('joints', j, Marker.SPHERE) for j in range(NUM_JOINTS)] + [
-            ('bones', 0, Marker.LINE_LIST)]
-        assert {m.header.frame_id for m in array.markers} == {FRAME_ID}
-        assert {stamp_ns(m) for m in array.markers} == {stamp_ns(array.markers[0])}
-        assert all((m.lifetime.sec, m.lifetime.nanosec) == (0, 300_000_000) for m in array.markers)
-        assert array.markers[0].pose.position.z == pytest.approx(3.0)
-        assert len(array.markers[-1].points) == 2 * (NUM_JOINTS - 1)
+        markers = check_frame_markers(array, {0: False})
+        assert all((m.lifetime.sec, m.lifetime.nanosec) == (0, 300_000_000) for m in markers.values())
+        assert markers['person_0/joints', 0].pose.position.z == pytest.approx(3.0)
+        assert len(markers['person_0/bones', 0].points) == 2 * (NUM_JOINTS - 1)
 
-    # Ranking edges on request, a live parameter.
+    # Ranking edges on request, a live parameter; off again, the next frame's DELETEALL removes them.
     probe.set_parameters_(show_ranking_edges=True)
     seen = len(probe.markers)
-    probe.spin_until(lambda: any(len(a.markers) == NUM_JOINTS + 2 for a in probe.markers[seen:]), 10.0,
+    probe.spin_until(lambda: any(len(a.markers) == 1 + MARKERS_PER_PERSON + 1 for a in probe.markers[seen:]), 10.0,
                      'markers with ranking edges')
-    edges = next(a for a in probe.markers[seen:] if len(a.markers) == NUM_JOINTS + 2).markers[-1]
-    assert (edges.ns, edges.id, edges.type) == ('ranking_edges', 0, Marker.LINE_LIST)
+    array = next(a for a in probe.markers[seen:] if len(a.markers) == 1 + MARKERS_PER_PERSON + 1)
+    edges = check_frame_markers(array, {0: True})['person_0/ranking_edges', 0]
+    assert edges.type == Marker.LINE_LIST
     assert len(edges.points) == len(edges.colors) and 0 < len(edges.points) <= 2 * 16 * 15 // 2
     probe.set_parameters_(show_ranking_edges=False)
     seen = len(probe.markers)
-    probe.spin_until(lambda: any(a.markers[-1].action == Marker.DELETE for a in probe.markers[seen:]), 10.0,
-                     'the ranking edges deleted')
-    deleted = next(a for a in probe.markers[seen:] if a.markers[-1].action == Marker.DELETE).markers[-1]
-    assert (deleted.ns, deleted.id, deleted.header.frame_id) == ('ranking_edges', 0, FRAME_ID)
+    probe.spin_until(lambda: any(len(a.markers) == 1 + MARKERS_PER_PERSON for a in probe.markers[seen:]), 10.0,
+                     'markers without ranking edges')
 
     # Diagnostics: once a second, with every key, rates that see the 20 Hz replay.
     values = probe.next_diagnostics()
     assert tuple(values) == DIAGNOSTIC_KEYS
     assert 10.0 < float(values['input rate (Hz)']) < 30.0 and 10.0 < float(values['output rate (Hz)']) < 30.0
-    assert 0.0 < float(values['lifter latency median (ms)']) < 500.0
+    assert values['people per frame (mean)'] == '1.00'
+    assert 0.0 < float(values['lifter latency median (ms per person)']) < 500.0
     assert (values['backend'], values['precision'], values['camera_info']) == ('pytorch', 'fp32', 'valid')
     assert values['model'] == 'dpnet:lifter_dpnet.pt' and int(values['messages rejected']) == 0
+    assert int(values['people rejected']) == 0
     replay.kill()
+
+
+def test_several_people_are_lifted_with_their_ids_and_people_who_left_disappear(probe):
+    probe.bring_up()
+    probe.lift_one('a first frame')
+
+    def person(person_id, pixels):
+        return (lambda header: keypoints(header, person_id, pixels)), (lambda header: ranking(header, person_id))
+
+    lone, _ = probe.wait_output(probe.publish_frame(), 'the lone person')  # for comparison
+    (k9, r9), (k4, r4), (k1, r1) = person(9, PIXELS), person(4, MIRRORED_PIXELS), person(1, PIXELS + (-400, 0))
+    stamp = probe.publish_frame([k9, k4, k1], [r1, r9, r4])  # the ranking array in another order
+    skeletons, markers = probe.wait_output(stamp, 'the frame with three people')
+    assert [s.id for s in skeletons.people] == [1, 4, 9]
+    assert all(s.header == skeletons.header for s in skeletons.people) and skeletons.header.frame_id == FRAME_ID
+    lifted = {s.id: messages.skeleton_from_msg(s).positions for s in skeletons.people}
+    # Each person is lifted from their own joints: id 9 has the lone person's, id 4 a mirrored pose.
+    lone_pose = messages.skeleton_from_msg(lone.people[0]).positions
+    np.testing.assert_allclose(lifted[9], lone_pose, atol=1e-5)
+    assert np.abs(lifted[4] - lone_pose).max() > 0.05
+    drawn = check_frame_markers(markers, {1: False, 4: False, 9: False})
+    # A stable colour per id from the palette (joints of the centre line and the bones); left and
+    # right joints keep their side's colour.
+    for person_id in (1, 4, 9):
+        bones = drawn[f'person_{person_id}/bones', 0]
+        colour = (bones.color.r, bones.color.g, bones.color.b, bones.color.a)
+        assert colour == pytest.approx(PERSON_PALETTE[person_id % len(PERSON_PALETTE)])
+        hip = drawn[f'person_{person_id}/joints', 0].color
+        assert (hip.r, hip.g, hip.b, hip.a) == pytest.approx(colour)
+    assert drawn['person_1/joints', 11].color == drawn['person_4/joints', 11].color  # l_shoulder: left colour
+    # The root goes on its own 2D root's ray at display_depth_m: people apart in the image are apart here.
+    roots = {i: drawn[f'person_{i}/joints', 0].pose.position for i in (1, 4, 9)}
+    assert roots[1].x < roots[9].x and all(p.z == pytest.approx(3.0) for p in roots.values())
+
+    # Next frame: only id 4 is left; DELETEALL first, so ids 1 and 9 vanish from RViz at once.
+    stamp = probe.publish_frame([k4], [r4])
+    skeletons, markers = probe.wait_output(stamp, 'the frame with one person left')
+    assert [s.id for s in skeletons.people] == [4]
+    check_frame_markers(markers, {4: False})
+
+    # Nobody: an empty array and markers that only delete.
+    stamp = probe.publish_frame([], [])
+    skeletons, markers = probe.wait_output(stamp, 'the empty frame')
+    assert skeletons.people == [] and skeletons.header.frame_id == FRAME_ID
+    check_frame_markers(markers, {})
 
 
 def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):
@@ -227,7 +318,7 @@ def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):
     probe.bring_up()
 
 
-def test_malformed_inputs_are_rejected_and_named_and_the_node_keeps_lifting(probe):
+def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(probe):
     probe.bring_up(fresh=True)  # no camera_info yet, log rate limits reset
 
     # Before any camera_info: dropped, and the warning names the topic.
@@ -239,24 +330,45 @@ def test_malformed_inputs_are_rejected_and_named_and_the_node_keeps_lifting(prob
         return probe.logged(f'dropping frames: no valid camera_info on {NS}/camera_info (none received yet)')
 
     probe.spin_until(warned, 10.0, 'the missing camera_info warning')
-
     probe.publish_camera_info()
-    header = probe.header()
-    three_joints = messages.keypoints_msg(header, [0, 1, 2], PIXELS[:3], np.ones(3), (0, 0, 10, 10))
-    few = probe.publish_frame(keypoints=three_joints, header=header)
-    header = probe.header()
-    small = probe.publish_frame(ranking=messages.ranking_msg(header, [0, 1, 2, 3], RANKING_P[:4, :4], 0.1),
-                                header=header)
-    header = probe.header()
-    nan_keypoints = messages.keypoints_msg(header, DETECTED_JOINTS, PIXELS, np.ones(16), (0, 0, 10, 10))
-    nan_keypoints.x[5] = float('nan')
-    nan = probe.publish_frame(keypoints=nan_keypoints, header=header)
-    probe.lift_one('the good frame after the malformed ones')
-    assert not any(probe.lifted(stamp) for stamp in (*early, few, small, nan))
-    for text in (f'rejected a message on {NS}/keypoints_2d: Keypoints2D has 3 joints [0, 1, 2]',
-                 f'rejected a message on {NS}/ranking: DepthRanking has 4 joints [0, 1, 2, 3]',
-                 'Keypoints2D.x contains NaN or infinite values'):
+
+    def with_nan(header):
+        msg = keypoints(header, 3)
+        msg.x[5] = float('nan')
+        return msg
+
+    def person(person_id):
+        return lambda header: keypoints(header, person_id)
+
+    def rank(person_id, joint_indices=DETECTED_JOINTS):
+        return lambda header: ranking(header, person_id, joint_indices)
+
+    stamp = probe.publish_frame(
+        [lambda header: keypoints(header, 1, PIXELS[:3], [0, 1, 2]), person(2), with_nan, person(5), person(6),
+         person(8), person(8)],
+        [rank(1), rank(2), rank(3), rank(5, [0, 1, 2, 3]), rank(7), rank(8)])
+    skeletons, markers = probe.wait_output(stamp, 'the frame with malformed people')
+    assert [s.id for s in skeletons.people] == [2]  # the good one is lifted all the same
+    check_frame_markers(markers, {2: False})
+    keypoints_topic, ranking_topic = f'{NS}/keypoints_2d', f'{NS}/ranking'
+    for topic, problem in (
+            (keypoints_topic, 'Keypoints2DArray person id 1: Keypoints2D has 3 joints [0, 1, 2]; the lifter needs '
+                              'the 16 DETECTED_JOINTS, missing [3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16]'),
+            (keypoints_topic, 'Keypoints2DArray.people[2] (id 3): Keypoints2D.x contains NaN or infinite values'),
+            (ranking_topic, 'DepthRankingArray person id 5: DepthRanking has 4 joints [0, 1, 2, 3]'),
+            (keypoints_topic, 'person id 6 has no ranking partner (no DepthRanking with that id in the frame)'),
+            (ranking_topic, 'person id 7 has no keypoints_2d partner (no Keypoints2D with that id in the frame)'),
+            (keypoints_topic, 'Keypoints2DArray.people[5] (id 8): another person of the array has id 8 '
+                              '(duplicate ids)')):
+        text = f'rejected a person on {topic}: {problem}'
         probe.spin_until(lambda: probe.logged(text), 5.0, f'the log line {text!r}')
+
+    # An array without a frame_id: its frame is rejected, nothing comes out for it.
+    nameless = probe.publish_frame(header=Header(stamp=probe.node.get_clock().now().to_msg(), frame_id=''))
+    probe.spin_until(lambda: probe.logged(f'rejected a message on {keypoints_topic}: '
+                                          'Keypoints2DArray.header.frame_id is empty'), 5.0, 'the frame_id log line')
+    probe.lift_one('the good frame after the malformed ones')
+    assert not any(probe.lifted(stamp) for stamp in (*early, nameless))
 
     # A camera_info with fx = 0 invalidates the intrinsics until a valid one arrives.
     uncalibrated = pinhole_camera_info(1000.0, 1280, 720)
@@ -272,9 +384,10 @@ def test_malformed_inputs_are_rejected_and_named_and_the_node_keeps_lifting(prob
     probe.lift_one('a skeleton once camera_info is valid again')
     assert not probe.lifted(blind)
 
-    # Diagnostics count what was rejected and dropped.
+    # Diagnostics count what was rejected and dropped: both arrays of the nameless frame, the
+    # camera_info; the 7 malformed or unpaired people (both holders of the duplicate id).
     values = probe.next_diagnostics()
-    assert int(values['messages rejected']) == 4
+    assert int(values['messages rejected']) == 3 and int(values['people rejected']) == 7
     # The blind frame and the early ones that reached the lifter (best effort may lose a first one).
     assert 2 <= int(values['frames dropped (no camera_info)']) <= len(early) + 1
 

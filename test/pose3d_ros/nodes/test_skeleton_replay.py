@@ -12,12 +12,12 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 
 from pose3d_ros import messages
-from pose3d_ros.msg import DepthRanking, Keypoints2D, Skeleton3D
+from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D
 from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
 
 REPLAY = str(Path(sys.executable).parent / 'skeleton_replay')
-TOPICS = {'/pose3d/keypoints_2d': Keypoints2D, '/pose3d/ranking': DepthRanking,
+TOPICS = {'/pose3d/keypoints_2d': Keypoints2DArray, '/pose3d/ranking': DepthRankingArray,
           '/pose3d/ground_truth/skeleton': Skeleton3D, '/pose3d/camera_info': CameraInfo}
 
 
@@ -50,32 +50,39 @@ def test_published_frame_is_geometrically_consistent(replay, rclpy_init):
     assert complete, f'no complete frame within 30 s (replay alive: {replay.poll() is None})'
     frame = complete[0]
 
-    keypoints, ranking, skeleton, camera_info = (frame[t] for t in TOPICS)
-    for msg in (keypoints, ranking, skeleton, camera_info):
+    keypoints_array, ranking_array, skeleton, camera_info = (frame[t] for t in TOPICS)
+    for msg in (keypoints_array, ranking_array, skeleton, camera_info):
         assert msg.header.frame_id == 'test_optical_frame'
-    indices, joints_m, _ = messages.skeleton_from_msg(skeleton)
-    assert indices.tolist() == list(range(NUM_JOINTS))
+    # One person, id 0, in each array, with the array's header; the ground truth is that person.
+    [keypoints], [ranking] = keypoints_array.people, ranking_array.people
+    assert keypoints.header == ranking.header == keypoints_array.header
+    truth = messages.skeleton_from_msg(skeleton)
+    assert keypoints.id == ranking.id == truth.id == 0
+    assert truth.joint_indices.tolist() == list(range(NUM_JOINTS))
     assert skeleton.root_relative and skeleton.root_known
-    np.testing.assert_allclose(joints_m[0], 0.0)
+    np.testing.assert_allclose(truth.positions[0], 0.0)
     root = skeleton.root_position
-    absolute = joints_m + (root.x, root.y, root.z)
+    absolute = truth.positions + (root.x, root.y, root.z)
 
     # 2D joints are the pinhole projection of the 3D joints (defaults: f = 1000 px, 1280 x 720).
-    kp_indices, pixels, _ = messages.keypoints_from_msg(keypoints)
-    np.testing.assert_array_equal(kp_indices, DETECTED_JOINTS)
+    person = messages.keypoints_from_msg(keypoints)
+    np.testing.assert_array_equal(person.joint_indices, DETECTED_JOINTS)
     projected = absolute[DETECTED_JOINTS, :2] / absolute[DETECTED_JOINTS, 2:] * 1000 + (640, 360)
-    np.testing.assert_allclose(pixels, projected, atol=1e-3)
+    np.testing.assert_allclose(person.pixels, projected, atol=1e-3)
+    # Score 1 (it is the ground truth) and the box around the joints.
+    assert person.score == 1.0
+    np.testing.assert_allclose(person.box, [*projected.min(0), *projected.max(0)], atol=1e-3)
     # camera_info describes that camera.
     assert (camera_info.width, camera_info.height) == (1280, 720)
     assert camera_info.distortion_model == 'plumb_bob' and list(camera_info.d) == [0.0] * 5
     np.testing.assert_array_equal(camera_info.k, [1000, 0, 640, 0, 1000, 360, 0, 0, 1])
     np.testing.assert_array_equal(camera_info.p, [1000, 0, 640, 0, 0, 1000, 360, 0, 0, 0, 1, 0])
-    crop_min = np.array([keypoints.crop_x_min, keypoints.crop_y_min])
-    crop_max = crop_min + (keypoints.crop_width, keypoints.crop_height)
-    assert np.all(pixels > crop_min) and np.all(pixels < crop_max)
+    crop_min = person.crop[:2]
+    crop_max = crop_min + person.crop[2:]
+    assert np.all(person.pixels > crop_min) and np.all(person.pixels < crop_max)
 
     # The ranking is eq. 1 on those joints' depths with the 30 mm tie set above.
-    _, probabilities, discrete = messages.ranking_from_msg(ranking)
+    _, _, probabilities, discrete = messages.ranking_from_msg(ranking)
     np.testing.assert_array_equal(
         probabilities, ranking_matrix(absolute[DETECTED_JOINTS, 2] * 1000, 30.0))
     np.testing.assert_array_equal(discrete, discretize(probabilities, ranking.tie_band))

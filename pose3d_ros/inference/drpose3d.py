@@ -1,0 +1,113 @@
+"""The DRPose3D front end: the stacked hourglass and PRCNN on one tracked person.
+
+Per frame: a square person crop (the given box, else the box tracked from the previous frame's
+joints, else the whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement
+mapped back to image pixels with per-joint confidence, and PRCNN's depth scores turned into the
+ranking matrix. The hourglass always finds 16 peaks: a frame whose mean peak height is under
+the tracker's `min_confidence` counts as nobody in view.
+"""
+import time
+
+import numpy as np
+
+from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
+from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
+from pose3d_ros.inference.person import Person2D, check_image, network_image
+from pose3d_ros.models.hourglass import HEATMAP_STRIDE
+from pose3d_ros.ranking import discretize, probabilities_from_scores
+
+STAGES = ('crop', 'hourglass', 'prcnn', 'decode')
+
+
+def whole_frame_box(image_shape):
+    """(center, side) of the square crop that holds the whole (H, W, ...) image."""
+    height, width = image_shape[:2]
+    return np.array([(width - 1) / 2, (height - 1) / 2]), float(max(height, width))
+
+
+def network_input(image, center, side, size):
+    """(H, W, 3) uint8 RGB image and a square box -> ((1, 3, size, size) float32 crop in [0, 1],
+    the 2x3 affine from image to crop pixels)."""
+    transform = crop_transform(center, side, size)
+    return network_image(warp_crop(image, transform, size)), transform
+
+
+class PersonTracker:
+    """The crop for the next frame: the box around the last confident joints grown by `margin`,
+    or the whole frame when there is none (start, or mean confidence under `min_confidence`)."""
+
+    def __init__(self, margin=1.3, min_confidence=0.2):
+        self.margin, self.min_confidence = margin, min_confidence
+        self.center, self.side = None, None
+
+    @property
+    def tracking(self):
+        return self.center is not None
+
+    def box(self, image_shape):
+        return (self.center, self.side) if self.tracking else whole_frame_box(image_shape)
+
+    def found(self, confidence):
+        """Whether joints of this confidence are a person."""
+        return confidence.mean() >= self.min_confidence
+
+    def update(self, joints_2d, confidence):
+        confident = confidence >= self.min_confidence
+        if not self.found(confidence) or confident.sum() < 2:
+            self.center, self.side = None, None
+            return
+        low, high = joints_2d[confident].min(0), joints_2d[confident].max(0)
+        self.center = (low + high) / 2
+        self.side = float(max((high - low).max() * self.margin, 1.0))
+
+
+class DRPose3DFrontEnd:
+    """hourglass(image) -> heatmaps and prcnn(image, heatmaps) -> depth scores are backends;
+    `people(image)` gives this frame's Person2D list (at most one person, id 0) and `stage_ms`
+    each stage's latency in it."""
+
+    stages = STAGES
+
+    def __init__(self, hourglass, prcnn, input_size, tie_band=0.1, tracker=None):
+        self.hourglass, self.prcnn = hourglass, prcnn
+        self.input_size = int(input_size)
+        self.tie_band = tie_band
+        self.tracker = tracker or PersonTracker()
+        self.stage_ms = dict.fromkeys(STAGES, 0.0)
+        self._clock = 0.0
+
+    def reset(self):
+        """Forget the tracked box (a new video or camera session)."""
+        self.tracker = PersonTracker(self.tracker.margin, self.tracker.min_confidence)
+
+    def _lap(self, stage):
+        now = time.perf_counter()
+        self.stage_ms[stage] = (now - self._clock) * 1000
+        self._clock = now
+
+    def people(self, image, box=None):
+        """(H, W, 3) uint8 RGB image [, (center, side) crop box] -> [Person2D] (none or one)."""
+        image = check_image(image)
+        self._clock = time.perf_counter()
+        center, side = box if box is not None else self.tracker.box(image.shape)
+        crop, transform = network_input(image, center, side, self.input_size)
+        self._lap('crop')
+        heatmaps = self.hourglass(image=crop)
+        self._lap('hourglass')
+        scores = self.prcnn(image=crop, heatmaps=heatmaps)
+        self._lap('prcnn')
+        peaks, confidence = decode_heatmaps(heatmaps[0])
+        joints = crop_to_image(heatmap_to_crop(peaks, HEATMAP_STRIDE), transform)
+        probabilities = probabilities_from_scores(scores[0])
+        if box is None:
+            self.tracker.update(joints, confidence)
+        people = []
+        if self.tracker.found(confidence):
+            corner = np.asarray(center, np.float64) - side / 2
+            people.append(Person2D(
+                id=0, score=float(np.clip(confidence.mean(), 0.0, 1.0)), box=np.concatenate([joints.min(0), joints.max(0)]),
+                joints_2d=joints.astype(np.float32), confidence=confidence,
+                crop_box=np.array([*corner, side, side]), probabilities=probabilities,
+                ranking=discretize(probabilities, self.tie_band)))
+        self._lap('decode')
+        return people

@@ -1,0 +1,216 @@
+"""3D from real images against a multi-view reference: Pose2Sim's Demo_SinglePerson (one person
+filmed by four calibrated cameras, 100 frames at 60 fps, 1080 x 1920), fetched from PyPI.
+
+    pose3d_eval_real_3d --json runs/eval_3d/real.json
+
+The reference: the front end (`--reference-landmark-model`, heavy by default: its 2D is the
+best this project has) finds the person's 16 DETECTED_JOINTS in each of the four videos
+(video mode), and every joint of every frame is triangulated from the views that see it with
+confidence >= 0.5 (confidence-weighted DLT, then Gauss-Newton on the reprojection error; a view
+whose reprojection error exceeds OUTLIER_PX is dropped and the joint triangulated again, which
+removes left/right swaps of one view). The camera being scored is always left out: its
+reference comes from the other three views, so none of its own 2D is in it. It is not motion
+capture: its 2D comes from the same family of networks, and the demo's calibration reprojects at
+~10 px (training/pose2sim_check.py).
+
+Then, per camera, the product configuration (`--landmark-model`, full by default, and each
+`--lifter`) runs on that camera's video alone, as the camera node would, and is compared with the
+reference in that camera's optical frame:
+- PA-MPJPE: mean joint error after a similarity Procrustes alignment of the 16 joints, over the
+  12 limb joints (shoulders, elbows, wrists, hips, knees, feet) and over all 16; MPJPE after root
+  (pelvis) alignment.
+- ranking accuracy: the front end's ranking matrix against eq. 1 on the reference's camera-frame
+  depths, over the pairs farther apart in depth than --pair-margin-mm (default 100 mm, beyond the
+  reference's own depth noise) and than 20 mm (eq. 1's tie band).
+- `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
+  joint regressor, the landmark model's answer without a lifter.
+"""
+import argparse
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from pose3d_ros.atomic import atomic_write
+from pose3d_ros.models.lifter import DEFAULT_LIFTER
+from pose3d_ros.paths import DEFAULT_CACHE_DIR
+from pose3d_ros.ranking import ranking_matrix
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
+from training import cli
+from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,
+                                        read_video_frames, triangulate)
+from training.metrics import procrustes_align, ranking_accuracy
+
+DEMO = 'Demo_SinglePerson'
+OUTLIER_PX = 40.0
+MIN_CONFIDENCE = 0.5
+EQ1_TIE_MM = 20.0
+DETECTED_NAMES = [JOINT_NAMES[j] for j in DETECTED_JOINTS]
+LIMB_JOINTS = [k for k, name in enumerate(DETECTED_NAMES) if name[2:] in ('shoulder', 'elbow', 'wrist', 'hip', 'knee', 'foot')]
+PELVIS = DETECTED_NAMES.index('hip')
+SPINE = JOINT_NAMES.index('spine')
+
+
+def track_video(pipeline, frames, desc):
+    """The most confident person of every frame (video mode) -> list of Person2D or None."""
+    pipeline.reset()
+    people = []
+    for rgb in tqdm(frames, desc=desc, unit='frame', leave=False):
+        found = pipeline.people(rgb)
+        people.append(max(found, key=lambda person: person.score) if found else None)
+    return people
+
+
+def joints_and_confidence(people):
+    """(F, 16, 2) pixels (NaN where nobody) and (F, 16) confidence (0 where nobody)."""
+    joints = np.stack([person.joints_2d if person else np.full((16, 2), np.nan) for person in people])
+    confidence = np.stack([person.confidence if person else np.zeros(16) for person in people])
+    return joints.astype(np.float64), confidence.astype(np.float64)
+
+
+def reference_points(joints, confidence, cameras):
+    """(V, F, 16, 2) and (V, F, 16) from V views -> (F, 16, 3) world metres and (F, 16) reprojection
+    error in pixels, dropping views that reproject further than OUTLIER_PX and triangulating again."""
+    points, errors = [], []
+    for frame in range(joints.shape[1]):
+        weights = confidence[:, frame].copy()
+        for _ in range(3):
+            world, error = triangulate(joints[:, frame], weights, cameras, MIN_CONFIDENCE, refine_iterations=5)
+            residual = np.linalg.norm(np.stack([camera.project(world) for camera in cameras]) - joints[:, frame], axis=-1)
+            outliers = (weights >= MIN_CONFIDENCE) & (residual > OUTLIER_PX)
+            if not outliers.any():
+                break
+            weights[outliers] = 0.0
+        points.append(world)
+        errors.append(error)
+    return np.stack(points), np.stack(errors)
+
+
+def undistorted(person, camera):
+    """A Person2D whose joints are moved to where a distortion-free camera with the same K sees
+    them (the Pose2Sim cameras use OpenCV's lens model)."""
+    normalized = camera.pixels_to_normalized(person.joints_2d.astype(np.float64))
+    return replace(person, joints_2d=(normalized * camera.focal + camera.center).astype(np.float32))
+
+
+def pose_errors(predicted, reference):
+    """(16, 3) predicted and reference joints (any units, reference in mm) -> PA-MPJPE over the
+    limb joints and over all 16, and MPJPE after pelvis alignment, mm."""
+    aligned = procrustes_align(predicted, reference)
+    pa = np.linalg.norm(aligned - reference, axis=-1)
+    rooted = np.linalg.norm((predicted - predicted[PELVIS]) - (reference - reference[PELVIS]), axis=-1)
+    return pa[LIMB_JOINTS].mean(), pa.mean(), rooted.mean()
+
+
+def evaluate(args):
+    from pose3d_ros.inference.backends import make_backend, set_process_threads
+    from pose3d_ros.inference.blazepose import FrontEndSettings
+    from pose3d_ros.inference.pipeline import build_pipeline, lift_joints
+
+    set_process_threads(args.backend, args.threads)
+    demo = fetch_demo(args.cache_dir) / DEMO
+    cameras = load_qca_calibration(demo / CALIBRATION_FILE)
+    videos = {name: list(read_video_frames(demo / 'videos' / f'{name}.mp4', limit=args.frames)) for name in CAMERA_NAMES}
+    cameras = [cameras[name] for name in CAMERA_NAMES]
+
+    def front_end(model):
+        return build_pipeline('blazepose', landmark_model=model, backend=args.backend, threads=args.threads,
+                              cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=1))
+
+    reference_pipeline = front_end(args.reference_landmark_model)
+    observed = [joints_and_confidence(track_video(reference_pipeline, videos[name], f'reference {name}'))
+                for name in CAMERA_NAMES]
+    joints, confidence = np.stack([o[0] for o in observed]), np.stack([o[1] for o in observed])
+    references = []  # per scored camera: (world (F, 16, 3), reprojection (F, 16)) from the other views
+    for left_out in range(len(cameras)):
+        others = [view for view in range(len(cameras)) if view != left_out]
+        references.append(reference_points(joints[others], confidence[others], [cameras[v] for v in others]))
+
+    pipeline = front_end(args.landmark_model)
+    lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
+               for path in args.lifter}
+    rows = {name: [] for name in (*lifters, *(f'{name} + reference ranking' for name in lifters), 'blazepose_world')}
+    per_camera = {}
+    predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
+    found = 0
+    for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
+        valid = np.isfinite(world).all(axis=(1, 2))
+        people = track_video(pipeline, videos[name], f'front end {name}')
+        first_row = len(rows[next(iter(lifters))])
+        for frame, person in enumerate(people):
+            if person is None or not valid[frame]:
+                continue
+            found += 1
+            reference = camera.world_to_camera(world[frame]) * 1000.0
+            for margin, (predicted, target) in predicted_rankings.items():
+                predicted.append(person.ranking)
+                target.append(ranking_matrix(reference[:, 2], margin))
+            ideal = undistorted(person, camera)
+            focal, center = tuple(camera.focal), tuple(camera.center)
+            truth_ranking = ranking_matrix(reference[:, 2], EQ1_TIE_MM)
+            for lifter_name, lifter in lifters.items():
+                for row, ranking in ((lifter_name, ideal.ranking), (f'{lifter_name} + reference ranking', truth_ranking)):
+                    pose = lift_joints(lifter, ideal.joints_2d, ranking, focal, center)
+                    rows[row].append(pose_errors(np.delete(pose, SPINE, axis=0), reference))
+            world_joints = pipeline.front_end.regressor.matrix @ person.landmarks.world[:33] * 1000.0
+            rows['blazepose_world'].append(pose_errors(world_joints, reference))
+        per_camera[name] = float(np.mean([errors[0] for errors in rows[next(iter(lifters))][first_row:]]))
+    reprojection = np.concatenate([errors[np.isfinite(errors)] for _, errors in references])
+    report = {
+        'data': f'Pose2Sim {DEMO}: 4 calibrated cameras x {len(videos[CAMERA_NAMES[0]])} frames (real video, 1080 x 1920)',
+        'reference': {'landmark_model': args.reference_landmark_model, 'views': 'the 3 cameras not scored',
+                      'reprojection_px_median': float(np.median(reprojection)),
+                      'reprojection_px_p90': float(np.percentile(reprojection, 90))},
+        'landmark_model': args.landmark_model, 'views_scored': found,
+        f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
+        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'ranking_accuracy': {}}
+    for name, errors in rows.items():
+        if errors:
+            limbs, all_joints, rooted = np.mean(errors, axis=0)
+            report['pa_mpjpe_limbs_mm'][name], report['pa_mpjpe_all_mm'][name] = float(limbs), float(all_joints)
+            report['mpjpe_root_aligned_mm'][name] = float(rooted)
+    for margin, (predicted, target) in predicted_rankings.items():
+        report['ranking_accuracy'][f'pairs > {margin:g} mm apart'] = ranking_accuracy(np.stack(predicted), np.stack(target))[1]
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--landmark-model', default='full', choices=('lite', 'full', 'heavy'))
+    parser.add_argument('--reference-landmark-model', default='heavy', choices=('lite', 'full', 'heavy'))
+    parser.add_argument('--lifter', nargs='+', default=[str(DEFAULT_LIFTER)], help='lifter checkpoints to score')
+    parser.add_argument('--pair-margin-mm', type=float, default=100.0)
+    parser.add_argument('--frames', type=int, default=None, help='only the first N frames of each video')
+    parser.add_argument('--backend', default='onnxruntime')
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
+    parser.add_argument('--json', help='write the report here')
+    args = parser.parse_args(argv)
+
+    def command():
+        report = evaluate(args)
+        reference = report['reference']
+        print(f"{report['data']}; reference per camera triangulated from the other three with the "
+              f"{reference['landmark_model']} model, reprojection median {reference['reprojection_px_median']:.1f} px "
+              f"(p90 {reference['reprojection_px_p90']:.1f}); {report['views_scored']} views scored "
+              f"with the {report['landmark_model']} model")
+        print(f'{"3D from one view":<40} {"PA-MPJPE limbs":>15} {"PA-MPJPE all":>13} {"MPJPE root":>11}')
+        for name in report['pa_mpjpe_limbs_mm']:
+            print(f"{name:<40} {report['pa_mpjpe_limbs_mm'][name]:15.1f} {report['pa_mpjpe_all_mm'][name]:13.1f} "
+                  f"{report['mpjpe_root_aligned_mm'][name]:11.1f}")
+        for pairs, accuracy in report['ranking_accuracy'].items():
+            print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
+        for key, value in report.items():
+            if key.startswith('pa_mpjpe_limbs_mm_per_camera'):
+                print(key.replace('_', ' ') + ': ' + ', '.join(f'{name} {mm:.1f}' for name, mm in value.items()))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=1).encode()))
+    return cli.run(command)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
