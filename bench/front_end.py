@@ -16,8 +16,10 @@ Runtime threads. Both time each frame from the decoded RGB array to the result (
 pose), after --warmup frames. Four people: the four cameras' frames side by side, each at half
 size (a 2 x 2 mosaic of 1080 x 1920), so four real people of half the height are in view.
 
-The table gives median and 10th-90th percentile ms per frame, FPS from the median, and
-MediaPipe's median over the project's (the speed-up).
+The two alternate for --rounds rounds (this VM's speed drifts by tens of percent over minutes:
+alternating keeps the drift out of the ratio); the table gives, over all rounds' frames, the
+median and 10th-90th percentile ms per frame, FPS from the median, and MediaPipe's median over the
+project's (the speed-up), with each round's own ratio beside it.
 """
 import argparse
 import json
@@ -50,13 +52,17 @@ def mosaic(views):
     return np.vstack([np.hstack(halves[:2]), np.hstack(halves[2:])])
 
 
-def time_project(frames, landmark_model, args, max_people=4):
+def project_pipeline(landmark_model, args):
+    return build_pipeline('blazepose', lifter=DEFAULT_LIFTER, landmark_model=landmark_model,
+                          backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
+                          settings=FrontEndSettings(max_people=4))
+
+
+def time_project(pipeline, frames, args):
     """-> (per-frame ms over the timed frames, people found per timed frame)."""
-    pipeline = build_pipeline('blazepose', lifter=DEFAULT_LIFTER, landmark_model=landmark_model,
-                              backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
-                              settings=FrontEndSettings(max_people=max_people))
     height, width = frames[0].shape[:2]
     intrinsics = {'focal': (width, width), 'center': ((width - 1) / 2, (height - 1) / 2)}
+    pipeline.reset()
     for frame in frames[:args.warmup]:
         for person in pipeline.people(frame):
             pipeline.lift(person, **intrinsics)
@@ -94,6 +100,7 @@ def main(argv=None):
     parser.add_argument('--landmark-models', nargs='+', default=['full', 'lite'], choices=list(COMPLEXITY))
     parser.add_argument('--threads', type=int, default=2, help='ONNX Runtime threads of the project')
     parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--rounds', type=int, default=3, help='alternating rounds of MediaPipe and the project')
     parser.add_argument('--mediapipe-python', default=str(MEDIAPIPE_DIR / '.venv' / 'bin' / 'python'))
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the results here')
@@ -111,18 +118,27 @@ def main(argv=None):
         frames_file = Path(folder) / 'frames.npz'
         np.savez(frames_file, frames=np.stack(one_person))
         for model in args.landmark_models:
-            mediapipe_ms, meta = time_mediapipe(frames_file, COMPLEXITY[model], args, folder)
-            project_ms, people = time_project(one_person, model, args)
+            pipeline = project_pipeline(model, args)
+            mediapipe_ms, project_ms, people, ratios = [], [], [], []
+            for _ in range(args.rounds):
+                mediapipe_round, meta = time_mediapipe(frames_file, COMPLEXITY[model], args, folder)
+                project_round, people_round = time_project(pipeline, one_person, args)
+                ratios.append(float(np.median(mediapipe_round) / np.median(project_round)))
+                mediapipe_ms.append(mediapipe_round), project_ms.append(project_round), people.append(people_round)
+            mediapipe_ms, project_ms, people = map(np.concatenate, (mediapipe_ms, project_ms, people))
             results['rows'][f'mediapipe complexity {COMPLEXITY[model]}'] = {**summary(mediapipe_ms), 'meta': meta}
             results['rows'][f'project {model}, 1 person'] = {**summary(project_ms), 'people_mean': float(people.mean())}
             results['rows'][f'speed-up {model}'] = float(np.median(mediapipe_ms) / np.median(project_ms))
-            project_ms, people = time_project(four_people, model, args)
+            results['rows'][f'speed-up {model}, per round'] = ratios
+            project_ms, people = time_project(pipeline, four_people, args)
             results['rows'][f'project {model}, 4 people (mosaic)'] = {**summary(project_ms),
                                                                        'people_mean': float(people.mean())}
     print(f'{results["frames"]}; project: ONNX Runtime, {args.threads} threads; MediaPipe 0.10.14, one core')
     print(f'{"":<36} {"median ms":>10} {"p10-p90 ms":>14} {"FPS":>6} {"people":>7}')
     for name, row in results['rows'].items():
-        if isinstance(row, float):
+        if isinstance(row, list):
+            print(f'{name:<36} ' + ', '.join(f'{ratio:.2f}x' for ratio in row))
+        elif isinstance(row, float):
             print(f'{name:<36} {row:10.2f}x  (MediaPipe median / project median)')
         else:
             people = f'{row["people_mean"]:7.2f}' if 'people_mean' in row else ''

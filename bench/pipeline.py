@@ -1,13 +1,14 @@
-"""End-to-end and per-stage latency of the pose pipeline (image already decoded -> 3D pose), for
-each backend present, through the same PosePipeline the nodes run.
+"""End-to-end and per-stage latency of the pose pipeline with the papers' front end (hourglass +
+PRCNN; image already decoded -> 3D pose), for each backend present, through the same
+PosePipeline the nodes run. The BlazePose front end on a real video, beside MediaPipe: front_end.py.
 
     .venv/bin/python bench/pipeline.py --threads 2
     .venv/bin/python bench/pipeline.py --hourglass H.pt --prcnn P.pt --backends onnxruntime pytorch \
         --device cuda --precision fp16 --json bench.json
 
 Without checkpoints the default (`*_small.yaml`) hourglass and PRCNN are built with random
-weights (latency does not depend on the values; the person tracker is off so every frame crops
-the same way) and the shipped lifter is used. Frames: --frames fixed 640 x 480 RGB images from
+weights (latency does not depend on the values; the tracked box is forgotten before every frame,
+so every frame crops the whole image the same way) and the shipped lifter is used. Frames: --frames fixed 640 x 480 RGB images from
 a seeded generator, cycled. Each backend runs --warmup frames, then --runs timed frames; the
 table gives median and 10th-90th percentiles per stage and end to end, FPS from the median, and
 each backend's end-to-end median relative to the first backend.
@@ -27,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pose3d_ros.inference.backends import BACKENDS  # noqa: E402
-from pose3d_ros.inference.pipeline import STAGES, PersonTracker, build_pipeline  # noqa: E402
+from pose3d_ros.inference.drpose3d import PersonTracker  # noqa: E402
+from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
 from pose3d_ros.models import hourglass, prcnn  # noqa: E402
 from pose3d_ros.models.lifter import DEFAULT_LIFTER  # noqa: E402
 
@@ -52,17 +54,19 @@ def run_backend(backend, checkpoints, frames, args, cache_dir):
     """-> {stage or 'total': (runs,) ms} for one backend."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    pipeline = build_pipeline(**checkpoints, backend=backend, precision=args.precision, device=args.device,
-                              threads=args.threads, cache_dir=cache_dir,
-                              tracker=PersonTracker(min_confidence=np.inf))  # never tracks: whole frames
+    pipeline = build_pipeline('drpose3d', **checkpoints, backend=backend, precision=args.precision,
+                              device=args.device, threads=args.threads, cache_dir=cache_dir,
+                              tracker=PersonTracker(min_confidence=0.0))  # random weights: always someone
     intrinsics = dict(focal=(600.0, 600.0), center=(319.5, 239.5))
-    timings = {name: [] for name in (*STAGES, 'total')}
+    timings = {name: [] for name in (*pipeline.stages, 'total')}
     for index in range(args.warmup + args.runs):
+        pipeline.reset()  # the whole frame every time
         start = time.perf_counter()
-        pipeline.lift(pipeline.detect(frames[index % len(frames)]), **intrinsics)
+        for person in pipeline.people(frames[index % len(frames)]):
+            pipeline.lift(person, **intrinsics)
         total = (time.perf_counter() - start) * 1000
         if index >= args.warmup:
-            for stage in STAGES:
+            for stage in pipeline.stages:
                 timings[stage].append(pipeline.stage_ms[stage])
             timings['total'].append(total)
     return {name: np.array(values) for name, values in timings.items()}

@@ -95,6 +95,8 @@ def distort(normalized, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
 def undistort(distorted, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0), iterations=20):
     """Invert distort() by fixed-point iteration (converges for Human3.6M's mild distortion)."""
     distorted = np.asarray(distorted, dtype=np.float64)
+    if not (np.any(radial) or np.any(tangential)):  # a pinhole: nothing to invert
+        return distorted
     normalized = distorted.copy()
     for _ in range(iterations):
         normalized = normalized + (distorted - distort(normalized, radial, tangential))

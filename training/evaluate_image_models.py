@@ -1,8 +1,10 @@
-"""Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos.
+"""Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos; or the
+BlazePose front end on the same kind of renders.
 
     pose3d_eval_image_models --hourglass runs/hourglass/checkpoint.pt --prcnn runs/prcnn/checkpoint.pt \
         --subjects 9 --count 2000 --json report.json --pair-figure pairs.png \
         --mpii ../shared/data/mpii-samples/test_mpii.json --mpii-figure mpii.png
+    pose3d_eval_image_models --front-end blazepose --subjects 9 --count 500 --json report.json
 
 Renders: poses of the given subjects (held out from training) seen by virtual cameras.
 Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the drawn head
@@ -10,7 +12,10 @@ from upper neck to head top (MPII's head segment) in pixels. PRCNN: per joint pa
 whose untied order sigmoid(F_i - F_j) gets right (DRPose3D's Figure 6), and its mean over pairs,
 reading the hourglass's heatmaps when --hourglass is given, clean ground-truth heatmaps otherwise.
 MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annotated centre and
-scale, over the annotated-visible joints.
+scale, over the annotated-visible joints. --front-end blazepose: the front end in photo mode on
+256 x 256 renders (whole renders, no crop given; the person nearest the drawn one is scored,
+nobody found scores wrong): PCKh@0.5 as above, and its ranking (from the world landmarks'
+depths) scored as PRCNN's.
 """
 import argparse
 import json
@@ -64,6 +69,32 @@ def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64):
     per_joint, overall = pck(np.concatenate(predicted), np.concatenate(target), np.concatenate(head),
                               visible=np.concatenate(inside))
     return {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'count': len(dataset)}
+
+
+def evaluate_front_end(pipeline, dataset):
+    """PCKh@0.5 and pairwise ranking accuracy of a pipeline's front end on a RenderedPoses set."""
+    predicted, target, head, inside, rankings, target_rankings = [], [], [], [], [], []
+    for index in range(len(dataset)):
+        item = dataset[index]
+        joints = item['joints_2d'].numpy()
+        pipeline.reset()  # every render on its own
+        people = pipeline.people(np.ascontiguousarray(item['image'].numpy().transpose(1, 2, 0)))
+        if people:
+            person = min(people, key=lambda p: np.linalg.norm(p.joints_2d - joints, axis=1).mean())
+            predicted.append(person.joints_2d)
+            rankings.append(discretize(person.probabilities, tie_band=0.0))
+        else:
+            predicted.append(np.full_like(joints, np.nan))
+            rankings.append(np.full((len(joints), len(joints)), TIE, np.float32))
+        target.append(joints)
+        head.append(float(item['head_size']))
+        inside.append(np.all((joints >= 0) & (joints <= dataset.size - 1), axis=-1))
+        target_rankings.append(item['ranking'].numpy())
+    _, pckh = pck(np.stack(predicted), np.stack(target), np.array(head), visible=np.stack(inside))
+    per_pair, overall = ranking_accuracy(np.stack(rankings), np.stack(target_rankings))
+    return {'pckh': pckh, 'ranking_accuracy': overall,
+            'pair_accuracy': [[None if np.isnan(v) else float(v) for v in row] for row in per_pair],
+            'found': int(sum(not np.isnan(p).any() for p in predicted)), 'count': len(dataset)}
 
 
 def _named(per_joint):
@@ -149,6 +180,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--hourglass', help='hourglass checkpoint')
     parser.add_argument('--prcnn', help='PRCNN checkpoint')
+    parser.add_argument('--front-end', choices=('blazepose',), help='evaluate this front end instead')
+    parser.add_argument('--landmark-model', default='full', choices=('lite', 'full', 'heavy'), help='(blazepose)')
     parser.add_argument('--data', default=str(DEFAULT_ROOT), help='Human3.6M folder (default: %(default)s)')
     parser.add_argument('--subjects', type=int, nargs='+', default=[9], help='held-out subjects (default: 9)')
     parser.add_argument('--count', type=int, default=2000, help='held-out renders (default: %(default)s)')
@@ -162,9 +195,39 @@ def main(argv=None):
     return cli.run(lambda: evaluate_command(args))
 
 
+FRONT_END_RENDER_SIZE = 256
+
+
+def evaluate_front_end_command(args):
+    from pose3d_ros.inference.blazepose import FrontEndSettings
+    from pose3d_ros.inference.pipeline import build_pipeline
+
+    pipeline = build_pipeline(args.front_end, landmark_model=args.landmark_model,
+                              settings=FrontEndSettings(static=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter('always')
+        poses = load_poses(args.data, args.subjects)
+    renders = RenderedPoses(poses, args.count, size=FRONT_END_RENDER_SIZE, seed=args.seed)
+    report = {'subjects': args.subjects, 'renders': args.count, 'seed': args.seed, 'input_size': FRONT_END_RENDER_SIZE,
+              'front_end': args.front_end, 'landmark_model': args.landmark_model,
+              **evaluate_front_end(pipeline, renders)}
+    print(f'{args.front_end} ({args.landmark_model}) on {args.count} renders of S{args.subjects}: found '
+          f'{report["found"]}, PCKh@0.5 {report["pckh"]:.3f}, pairwise ranking accuracy {report["ranking_accuracy"]:.3f}')
+    if args.pair_figure:
+        save_pair_figure(args.pair_figure, report['pair_accuracy'], f'{args.front_end} pairwise ranking accuracy, renders')
+    return report
+
+
 def evaluate_command(args):
+    report = evaluate_front_end_command(args) if args.front_end else evaluate_networks_command(args)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=2).encode() + b'\n'))
+
+
+def evaluate_networks_command(args):
     if not (args.hourglass or args.prcnn):
-        raise ValueError('give --hourglass, --prcnn or both')
+        raise ValueError('give --hourglass, --prcnn or both, or --front-end')
     if args.mpii_figure and not (args.mpii and args.hourglass):
         raise ValueError('--mpii-figure needs --mpii and --hourglass')
     hourglass, checkpoint = load_hourglass(args.hourglass, args.device) if args.hourglass else (None, None)
@@ -198,9 +261,7 @@ def evaluate_command(args):
         if args.pair_figure:
             save_pair_figure(args.pair_figure, report['prcnn']['pair_accuracy'],
                              f'PRCNN pairwise ranking accuracy, renders of {subjects}')
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=2).encode() + b'\n'))
+    return report
 
 
 if __name__ == '__main__':

@@ -171,23 +171,24 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold):
 def refine_from_heatmaps(points, heatmap_logits, kernel=HEATMAP_KERNEL, min_confidence=MIN_HEATMAP_CONFIDENCE):
     """MediaPipe's RefineLandmarksFromHeatmap: (N, 2) landmark positions in crop pixels and
     (N, S, S) heatmap logits -> positions moved to the sigmoid-weighted mean cell of the
-    kernel x kernel window around each one, where that window's peak reaches min_confidence.
-    (Like MediaPipe, the mean cell index is not shifted to the cell centre.)"""
-    size = heatmap_logits.shape[-1]
+    kernel x kernel window around each one (cut at the heatmap's edges), where that window's peak
+    reaches min_confidence. (Like MediaPipe, the cell is found by truncation and the mean cell
+    index is not shifted to the cell centre.)"""
+    count, size = heatmap_logits.shape[0], heatmap_logits.shape[-1]
     scale = LANDMARK_INPUT / size
+    cells = np.trunc(points / scale).astype(np.int64)  # (N, 2) column, row
+    offsets = np.arange(kernel) - (kernel - 1) // 2
+    cols, rows = cells[:, 0, None] + offsets, cells[:, 1, None] + offsets  # (N, kernel) each
+    window = heatmap_logits[np.arange(count)[:, None, None], np.clip(rows, 0, size - 1)[:, :, None],
+                            np.clip(cols, 0, size - 1)[:, None, :]].astype(np.float64)
+    inside_rows, inside_cols = (rows >= 0) & (rows < size), (cols >= 0) & (cols < size)
+    weights = inside_rows[:, :, None] * inside_cols[:, None, :] / (1 + np.exp(-window))  # (N, kernel, kernel)
+    total = weights.sum(axis=(1, 2))
+    refine = np.all((cells >= 0) & (cells < size), axis=1) & (weights.max(axis=(1, 2)) >= min_confidence)
     refined = points.copy()
-    half = (kernel - 1) // 2
-    for index, (x, y) in enumerate(points):
-        col, row = int(x / scale), int(y / scale)
-        if not (0 <= col < size and 0 <= row < size):
-            continue
-        rows = slice(max(row - half, 0), min(row + half + 1, size))
-        cols = slice(max(col - half, 0), min(col + half + 1, size))
-        window = 1 / (1 + np.exp(-heatmap_logits[index, rows, cols].astype(np.float64)))
-        if window.max() >= min_confidence:
-            grid_y, grid_x = np.mgrid[rows, cols]
-            refined[index] = (np.array([(grid_x * window).sum(), (grid_y * window).sum()])
-                              / window.sum() * scale)
+    mean_col = (weights * cols[:, None, :]).sum(axis=(1, 2))
+    mean_row = (weights * rows[:, :, None]).sum(axis=(1, 2))
+    refined[refine] = np.stack([mean_col, mean_row], axis=1)[refine] / total[refine, None] * scale
     return refined
 
 
@@ -295,10 +296,10 @@ class FrontEndSettings:
     static: bool = False  # every frame on its own (photos): detect every time, no tracking
     # Landmark passes on the ROI the previous pass's landmarks give, after the one on a new
     # person's detector ROI (which is coarser): tracking does this from frame to frame, a photo
-    # or a newcomer gets it here (LSP Extended training photos: PCK@0.2 0.584 -> 0.598).
+    # or a newcomer gets it here (600 LSP Extended training photos: PCK@0.2 0.584 -> 0.598).
     refine_passes: int = 1
     # The detector finds people by their face, and misses faces upside down or on their side: it
-    # also looks at the frame turned by these quarter turns (LSP Extended training photos, a
+    # also looks at the frame turned by these quarter turns (600 LSP Extended training photos, a
     # quarter of them acrobats upside down: PCK@0.2 0.598 with (0,), 0.632 with all four).
     detector_turns: tuple = (0, 1, 2, 3)
     # It sees the frame at 224 x 224, where people far away have faces of a few pixels: it also
@@ -397,7 +398,7 @@ class BlazePoseFrontEnd:
                 self._add_detected(image, timer, views)
                 self.searched = True
             elif not self.tracks:  # nobody in view: the upright frame, and one other view in turn
-                self._add_detected(image, timer, [views[0], self._next_view(views[1:])])
+                self._add_detected(image, timer, views[:1] + ([self._next_view(views[1:])] if views[1:] else []))
             elif self.frames_since_detection >= settings.redetect_interval:  # newcomers: one view in turn
                 self._add_detected(image, timer, [self._next_view(views)])
         if not self.tracks and settings.full_image_fallback:

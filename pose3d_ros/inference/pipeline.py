@@ -74,7 +74,7 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
     default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`.
     lifter: a lifter checkpoint, or None for the 2D stages only.
     """
-    def network(kind, path):
+    def network(kind, path, threads=threads):
         return make_backend(kind, path, backend, precision, device, threads, cache_dir)
 
     if front_end == 'blazepose':
@@ -100,4 +100,6 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
                                   tie_band=tie_band, tracker=tracker)
     else:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
-    return PosePipeline(stages, lifter=network('lifter', lifter) if lifter else None)
+    # The lifter, a small MLP, is as fast on one thread; its own pool of workers slowed the image
+    # networks' sessions beside it (BlazePose full landmarks: 12-13 ms a frame instead of 10).
+    return PosePipeline(stages, lifter=network('lifter', lifter, threads=1) if lifter else None)

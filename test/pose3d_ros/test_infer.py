@@ -31,7 +31,7 @@ def test_photos_and_videos_give_every_persons_2d_and_3d_joints_in_json(inputs, c
     folder, video = inputs
     out, drawn = folder / 'poses.json', folder / 'drawn.mp4'
     assert main([str(TWO_PEOPLE), str(video), '--json', str(out), '--video-out', str(drawn),
-                 '--backend', 'pytorch', '--quiet']) == 0
+                 '--backend', 'pytorch', '--landmark-model', 'lite', '--quiet']) == 0
     assert 'pose3d_infer: 4 frames, 8 people found' in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result['joint_names_2d'] == [JOINT_NAMES[j] for j in DETECTED_JOINTS]

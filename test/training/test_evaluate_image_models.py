@@ -50,3 +50,14 @@ def test_the_command_needs_a_model(capsys):
 def test_the_mpii_figure_needs_the_photos_and_the_hourglass(tmp_path, capsys):
     assert evaluate_image_models.main(['--prcnn', 'p.pt', '--mpii-figure', str(tmp_path / 'm.png')]) == 2
     assert '--mpii-figure needs --mpii and --hourglass' in capsys.readouterr().err
+
+
+@needs_h36m
+def test_the_blazepose_front_end_is_scored_on_renders_too(tmp_path, capsys):
+    assert evaluate_image_models.main(['--front-end', 'blazepose', '--landmark-model', 'lite', '--data',
+                                       str(H36M_ROOT), '--count', '6', '--json', str(tmp_path / 'report.json')]) == 0
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert report['front_end'] == 'blazepose' and report['count'] == 6 and report['input_size'] == 256
+    assert 0 <= report['found'] <= 6 and 0 <= report['pckh'] <= 1 and 0 <= report['ranking_accuracy'] <= 1
+    assert len(report['pair_accuracy']) == 16
+    assert 'blazepose (lite) on 6 renders' in capsys.readouterr().out
