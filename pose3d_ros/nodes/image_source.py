@@ -470,6 +470,9 @@ class ImageSource(Node):
             close = getattr(getattr(self, 'source', None), 'close', None)
             if close is not None:
                 close()
+            # The half-built node goes now, while its context is valid: left to the garbage
+            # collector after rclpy's shutdown, its handles once hung the process at exit.
+            self.destroy_node()
             raise
         if self.get_parameter('use_recorded_stamps').value and source != 'rosbag':
             self.get_logger().warning(f'use_recorded_stamps: source {source} has no recorded stamps; '
