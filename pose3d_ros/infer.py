@@ -23,7 +23,10 @@ distortion: the 3D pose's shape barely depends on it, its depth direction does.
                              "keypoints_2d": [[x, y, confidence], ...] (pixels),
                              "joints_3d": [[x, y, z], ...] (metres, camera optical frame: x right,
                                                             y down, z forward; root-relative),
-                             "root": null (root position: not estimated yet)}]}]}
+                             "root": [x, y, z] (metres, optical frame: where the root stands, the
+                                     translation that makes joints_3d project onto keypoints_2d;
+                                     pose3d_ros/root.py) or null where it could not be placed,
+                             "root_std": [sx, sy, sz] (metres, its standard deviations) or null}]}]}
 with joint names as in pose3d_ros/skeleton.py. --video-out draws every frame's skeletons into an
 MP4 video (frames resized to the first one's size).
 """
@@ -40,7 +43,7 @@ from pose3d_ros.atomic import atomic_write
 from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from pose3d_ros.paths import DEFAULT_CACHE_DIR, WEIGHTS_DIR
-from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES, ROOT
+from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
@@ -127,13 +130,15 @@ def count_frames(inputs):
     return total
 
 
-def person_record(person, pose_mm):
+def person_record(person, lifted):
+    """A Person2D and its pipeline.LiftedPerson -> the JSON record of one person."""
     keypoints = np.concatenate([person.joints_2d, person.confidence[:, None]], axis=1).astype(np.float64)
-    joints = (pose_mm.astype(np.float64) - pose_mm[ROOT]) / 1000.0
+    placed = lifted.root is not None
     return {'id': int(person.id), 'score': round(float(person.score), 4),
             'box': [round(float(v), 2) for v in person.box],
-            'keypoints_2d': np.round(keypoints, 3).tolist(), 'joints_3d': np.round(joints, 4).tolist(),
-            'root': None}
+            'keypoints_2d': np.round(keypoints, 3).tolist(), 'joints_3d': np.round(lifted.pose_m, 4).tolist(),
+            'root': np.round(lifted.root, 4).tolist() if placed else None,
+            'root_std': np.round(np.sqrt(np.diag(lifted.covariance)), 4).tolist() if placed else None}
 
 
 def draw(bgr, people):

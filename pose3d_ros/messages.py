@@ -47,6 +47,7 @@ class PersonSkeleton(NamedTuple):
     joint_indices: np.ndarray  # (N,)
     positions: np.ndarray      # (N, 3) metres
     confidence: np.ndarray     # (N,)
+    root: np.ndarray = None    # (3,) metres in the camera frame when root_known, else None
 
 
 def _float32(values):
@@ -182,8 +183,9 @@ def ranking_from_msg(msg):
 
 
 def skeleton_msg(header, person_id, joint_indices, positions_m, confidence, model,
-                 root_relative=True, root_position_m=None):
-    """Skeleton3D of one person from (N, 3) positions in metres; root_position_m given when known."""
+                 root_relative=True, root_position_m=None, root_covariance=None):
+    """Skeleton3D of one person from (N, 3) positions in metres; root_position_m (3,) and its
+    (3, 3) covariance (m^2) given when known."""
     indices = check_joint_indices(joint_indices)
     count = len(indices)
     positions = _check_shape('positions_m', positions_m, (count, 3))
@@ -197,6 +199,8 @@ def skeleton_msg(header, person_id, joint_indices, positions_m, confidence, mode
         x, y, z = _check_shape('root_position_m', root_position_m, (3,)).tolist()
         msg.root_known = True
         msg.root_position = Point(x=x, y=y, z=z)
+        if root_covariance is not None:
+            msg.root_covariance = _check_shape('root_covariance', root_covariance, (3, 3)).ravel().tolist()
     return msg
 
 
@@ -210,7 +214,12 @@ def skeleton_from_msg(msg):
     positions = np.array([(p.x, p.y, p.z) for p in msg.positions], dtype=np.float64)
     if not np.all(np.isfinite(positions)):
         raise ValueError('Skeleton3D.positions contains NaN or infinite values')
-    return PersonSkeleton(msg.id, indices, positions, _field(msg, 'confidence', count))
+    root = None
+    if msg.root_known:
+        root = np.array([msg.root_position.x, msg.root_position.y, msg.root_position.z])
+        if not np.all(np.isfinite(root)):
+            raise ValueError('Skeleton3D.root_position contains NaN or infinite values')
+    return PersonSkeleton(msg.id, indices, positions, _field(msg, 'confidence', count), root)
 
 
 # array message type -> (person message type, its reader)

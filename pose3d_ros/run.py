@@ -123,6 +123,11 @@ def describe_frame(frame):
         if person_id in skeletons:
             indices, positions = _root_relative(skeletons[person_id])
             part += f', skeleton {len(indices)} joints, height {np.ptp(positions[:, 1]):.2f} m'
+            root = skeletons[person_id].root
+            if root is not None:
+                part += f', root at ({root[0]:+.2f} {root[1]:+.2f} {root[2]:+.2f}) m'
+                if person_id == measured and truth.root is not None:
+                    part += f' ({np.linalg.norm(root - truth.root) * 1000:.0f} mm from the truth)'
             if person_id == measured:
                 part += f', MPJPE {mpjpe_mm(skeletons[person_id], truth):.1f} mm against {truth_msg.model}'
             joints = ' '.join(f'{JOINT_NAMES[i]} ({x:+.2f} {y:+.2f} {z:+.2f})'

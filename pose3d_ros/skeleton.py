@@ -139,3 +139,14 @@ def _lsp_to_detected():
 
 
 LSP_TO_DETECTED = _lsp_to_detected()
+
+
+# The torso of DETECTED_JOINTS poses: each shoulder to the opposite hip (the LSP PCK reference).
+TORSO_PAIRS = np.searchsorted(DETECTED_JOINTS, [[JOINT_NAMES.index(a), JOINT_NAMES.index(b)] for a, b in
+                                                (('r_shoulder', 'l_hip'), ('l_shoulder', 'r_hip'))])
+
+
+def torso_lengths(joints):
+    """(..., 16, D) DETECTED_JOINTS -> (...) mean length of the two shoulder-to-opposite-hip lines."""
+    joints = np.asarray(joints)
+    return np.linalg.norm(joints[..., TORSO_PAIRS[:, 0], :] - joints[..., TORSO_PAIRS[:, 1], :], axis=-1).mean(-1)

@@ -4,8 +4,9 @@ Virtual cameras: V_c is the point closest to the optical axes of the training ca
 new cameras sit uniformly on spheres around V_c with a radius drawn from a normal fitted to the
 training cameras' distances, look at V_c and keep their x axis horizontal so the image is upright.
 The synthesized 2D poses get detector-like noise from a per-joint Gaussian mixture fitted to
-hourglass residuals (Fang et al. 2018), and each synthesized ranking entry is flipped with the
-probability 1 - p_ij that the ranking network gets that pair wrong.
+hourglass residuals in pixels (Fang et al. 2018), or to the real-camera front end's residuals on
+annotated photos in torso lengths (training.fit_front_end_noise), and each synthesized ranking
+entry is flipped with the probability 1 - p_ij that the ranking network gets that pair wrong.
 
 Camera convention: pose3d_ros.camera (world mm, z up; X_cam = R @ (X - T); rows of R are the
 camera's x right, y down, z forward axes in world coordinates). Randomness comes only from the
@@ -27,6 +28,9 @@ _DEGENERATE_SINE = 1e-6
 _PARALLEL_TOLERANCE = 1e-9
 # Added to every mixture covariance (px^2): keeps components from collapsing onto single points.
 COVARIANCE_FLOOR_PX2 = 1e-2
+# Units a noise model's residuals are in: image pixels, or lengths of the person's torso (a
+# shoulder to the opposite hip, the LSP PCK reference) for noise that scales with the person.
+NOISE_UNITS = ('pixels', 'torso')
 
 
 def _check_rng(rng):
@@ -147,7 +151,7 @@ def sample_virtual_cameras(rng, count, center, distance_mean, distance_std, up=(
 
 @dataclass
 class DetectionNoiseModel:
-    """Per-joint 2D Gaussian mixtures of detection residuals, pixels.
+    """Per-joint 2D Gaussian mixtures of detection residuals, in `unit` (NOISE_UNITS).
 
     weights (J, K) summing to 1 per joint, means (J, K, 2), covariances (J, K, 2, 2). Joints are
     in the order of the residuals they were fitted on (e.g. DETECTED_JOINTS).
@@ -155,8 +159,11 @@ class DetectionNoiseModel:
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
+    unit: str = 'pixels'
 
     def __post_init__(self):
+        if self.unit not in NOISE_UNITS:
+            raise ValueError(f'unit must be one of {NOISE_UNITS}, got {self.unit!r}')
         self.weights = np.asarray(self.weights, dtype=np.float64)
         self.means = np.asarray(self.means, dtype=np.float64)
         self.covariances = np.asarray(self.covariances, dtype=np.float64)
@@ -182,15 +189,20 @@ class DetectionNoiseModel:
     def save(self, path):
         """Write an .npz atomically (pose3d_ros.atomic)."""
         atomic_write(path, lambda file: np.savez(
-            file, weights=self.weights, means=self.means, covariances=self.covariances))
+            file, weights=self.weights, means=self.means, covariances=self.covariances, unit=self.unit))
 
     @classmethod
     def load(cls, path):
-        with np.load(path) as data:
-            missing = {'weights', 'means', 'covariances'} - set(data.files)
-            if missing:
-                raise ValueError(f'{path}: not a detection noise model, missing {sorted(missing)}')
-            return cls(data['weights'], data['means'], data['covariances'])
+        """Read an .npz written by save (files without `unit` are in pixels)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                missing = {'weights', 'means', 'covariances'} - set(data.files)
+                if missing:
+                    raise ValueError(f'not a detection noise model, missing {sorted(missing)}')
+                unit = str(data['unit']) if 'unit' in data.files else 'pixels'
+                return cls(data['weights'], data['means'], data['covariances'], unit)
+        except (OSError, ValueError) as error:
+            raise ValueError(f'{path}: {error}') from None
 
 
 def _gaussian_log_density(points, means, covariances):
@@ -224,9 +236,9 @@ def _kmeans_plus_plus(rng, points, components):
     return np.stack(seeds, axis=1)
 
 
-def _maximization(points, squares, responsibilities):
+def _maximization(points, squares, responsibilities, floor):
     """Mixture parameters from points (J, F, 2), their products x^2, xy, y^2 (J, F, 3) and
-    responsibilities (J, K, F)."""
+    responsibilities (J, K, F); `floor` is added to the covariances' diagonal."""
     counts = responsibilities.sum(axis=2) + 1e-12  # (J, K); empty components stay finite
     weights = counts / counts.sum(axis=1, keepdims=True)
     means = (responsibilities @ points) / counts[..., None]
@@ -234,16 +246,18 @@ def _maximization(points, squares, responsibilities):
     xx, xy, yy = np.moveaxis((responsibilities @ squares) / counts[..., None], -1, 0)
     second = np.stack([np.stack([xx, xy], axis=-1), np.stack([xy, yy], axis=-1)], axis=-2)
     covariances = second - means[..., :, None] * means[..., None, :]
-    return weights, means, covariances + COVARIANCE_FLOOR_PX2 * np.eye(2)
+    return weights, means, covariances + floor * np.eye(2)
 
 
-def fit_detection_noise(rng, residuals, components=3, iterations=300, tolerance=1e-6):
+def fit_detection_noise(rng, residuals, components=3, iterations=300, tolerance=1e-6, unit='pixels',
+                        covariance_floor=COVARIANCE_FLOOR_PX2):
     """Fit one 2D Gaussian mixture per joint to detection residuals by EM.
 
-    residuals: (F, J, 2) detections minus projected ground truth, pixels. EM with full covariances
-    (plus COVARIANCE_FLOOR_PX2), seeded by k-means++ from `rng`, stops after `iterations` or when
-    no joint's mean log-likelihood per frame rises by more than `tolerance`. Memory is about
-    5 * J * K * F float64 values: subsample F (1e5 frames is plenty) for whole datasets.
+    residuals: (F, J, 2) detections minus ground truth, in `unit`. EM with full covariances (plus
+    covariance_floor, unit^2, on the diagonal), seeded by k-means++ from `rng`, stops after
+    `iterations` or when no joint's mean log-likelihood per frame rises by more than `tolerance`.
+    Memory is about 5 * J * K * F float64 values: subsample F (1e5 frames is plenty) for whole
+    datasets.
     The result ends on an M-step, so each joint's mixture has the residuals' mean exactly and
     their (ddof 0) covariance plus the floor.
     """
@@ -268,7 +282,7 @@ def fit_detection_noise(rng, residuals, components=3, iterations=300, tolerance=
                        axis=-1)
     joints, frames, _ = points.shape
     means = _kmeans_plus_plus(rng, points, components)
-    spread = np.einsum('jfc,jfe->jce', points, points) / frames + COVARIANCE_FLOOR_PX2 * np.eye(2)
+    spread = np.einsum('jfc,jfe->jce', points, points) / frames + covariance_floor * np.eye(2)
     covariances = np.repeat(spread[:, None], components, axis=1)
     weights = np.full((joints, components), 1.0 / components)
 
@@ -278,12 +292,12 @@ def fit_detection_noise(rng, residuals, components=3, iterations=300, tolerance=
         peak = log_joint.max(axis=1)
         log_total = peak + np.log(np.exp(log_joint - peak[:, None]).sum(axis=1))  # (J, F)
         responsibilities = np.exp(log_joint - log_total[:, None])
-        weights, means, covariances = _maximization(points, squares, responsibilities)
+        weights, means, covariances = _maximization(points, squares, responsibilities, covariance_floor)
         likelihood = log_total.mean(axis=1)
         if np.all(likelihood - previous <= tolerance):
             break
         previous = likelihood
-    return DetectionNoiseModel(weights, means + offset[:, None], covariances)
+    return DetectionNoiseModel(weights, means + offset[:, None], covariances, unit)
 
 
 def sample_detection_noise(rng, model, count):

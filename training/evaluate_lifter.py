@@ -4,7 +4,11 @@
         --inputs-2d detections --ranking noisy --json result.json
 
 Protocol #1: MPJPE after root alignment; #2: after Procrustes alignment; #3: MPJPE on the unseen
-camera 4. 2D inputs: the ground-truth projection or the stacked-hourglass detections. Rankings:
+camera 4. 2D inputs: the ground-truth projection or the stacked-hourglass detections, optionally
+plus a front end's noise model (--front-end-noise, one seeded draw). Every protocol also reports
+where each person is: MRPE, the mean distance between the root placed by pose3d_ros.root (the
+translation that fits the lifted pose to the 2D inputs, every joint weighted alike) and the true
+root, with its x, y and z parts (3DMPPE's table). Rankings:
 none, the ground truth (eq. 1), or the ground truth flipped per pair with probability 1 - p_ij
 (uniform 0.91 by default, or an N x N accuracy file), seeded. Each input is lifted together with
 its mirror image and the two poses averaged, unless --no-mirror-average.
@@ -20,11 +24,12 @@ import torch
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.models.lifter import load_lifter
-from pose3d_ros.skeleton import JOINT_NAMES
+from pose3d_ros.root import root_positions, scale_to_height
+from pose3d_ros.skeleton import JOINT_NAMES, ROOT
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
-from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, lifting_frames,
-                                       load_pair_accuracy, ranking_inputs)
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, add_front_end_noise,
+                                       front_end_noise_model, lifting_frames, load_pair_accuracy, ranking_inputs)
 from training.metrics import per_action_mean, per_joint_errors, procrustes_align, protocol_cameras, protocol_error
 
 
@@ -44,23 +49,45 @@ def predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average=
     return np.concatenate(predictions)
 
 
-def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True):
+def root_errors(predictions, frames, body_height_m=0.0):
+    """(F, 3) placed root minus true root, mm (NaN rows where no root could be placed); with
+    body_height_m > 0 each pose is first rescaled to that standing height."""
+    relative = (predictions - predictions[:, ROOT:ROOT + 1]) / 1000.0
+    if body_height_m > 0:
+        relative = scale_to_height(relative, body_height_m)
+    roots, _ = root_positions(relative, frames.joints_2d, np.ones(frames.joints_2d.shape[:2]))
+    return roots * 1000.0 - frames.poses_camera[:, ROOT]
+
+
+def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True,
+             root=False, body_height_m=0.0):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (mean over actions), per_action_mm,
-    per_joint_mm and frames."""
+    per_joint_mm, frames and, with root, the root position errors (mrpe_mm, its x, y, z parts,
+    frames placed; poses rescaled to body_height_m when > 0)."""
     predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
+    placed = {}
+    if root:
+        errors = root_errors(predictions, frames, body_height_m)
+        found = ~np.isnan(errors[:, 0])
+        placed = {'mrpe_mm': float(np.linalg.norm(errors[found], axis=1).mean()),
+                  'mrpe_xyz_mm': np.abs(errors[found]).mean(axis=0).tolist(), 'root_placed_frames': int(found.sum())}
     per_action, average = per_action_mean(protocol_error(protocol, predictions, target), frames.actions)
     if protocol == 2:
         predictions = procrustes_align(predictions, target)
     per_joint = per_joint_errors(predictions, target)
     return {'mpjpe_mm': average, 'per_action_mm': per_action,
-            'per_joint_mm': dict(zip(JOINT_NAMES, per_joint.tolist())), 'frames': len(frames)}
+            'per_joint_mm': dict(zip(JOINT_NAMES, per_joint.tolist())), 'frames': len(frames), **placed}
 
 
 def format_table(result):
     lines = [f'{"action":<14}{"mm":>8}']
     lines += [f'{action:<14}{error:8.1f}' for action, error in result['per_action_mm'].items()]
     lines.append(f'{"Average":<14}{result["mpjpe_mm"]:8.1f}   ({result["frames"]} frames)')
+    if 'mrpe_mm' in result:
+        x, y, z = result['mrpe_xyz_mm']
+        lines.append(f'{"MRPE":<14}{result["mrpe_mm"]:8.1f}   (x {x:.1f}, y {y:.1f}, z {z:.1f}; '
+                     f'{result["root_placed_frames"]} frames placed)')
     return '\n'.join(lines)
 
 
@@ -78,17 +105,23 @@ def main(argv=None):
     parser.add_argument('--subjects', type=int, nargs='+', default=[9], help='test subjects (default: 9)')
     parser.add_argument('--protocol', type=int, choices=(1, 2, 3), default=1)
     parser.add_argument('--inputs-2d', choices=INPUTS_2D, default='ground_truth')
+    parser.add_argument('--front-end-noise', help='add a draw of this torso-unit noise model '
+                                                  '(pose3d_fit_front_end_noise) to the 2D inputs')
     parser.add_argument('--ranking', choices=RANKINGS,
                         help="ranking source (default: the checkpoint's training ranking)")
     parser.add_argument('--pair-accuracy', type=pair_accuracy_argument, default=DEFAULT_PAIR_ACCURACY,
                         help='noisy ranking: uniform per-pair accuracy, or an N x N .npy/.json file '
                              '(default: %(default)s)')
     parser.add_argument('--tie-mm', type=float, help="eq. 1 tie band (default: the checkpoint's)")
-    parser.add_argument('--seed', type=int, default=0, help='seed of the noisy ranking flips')
+    parser.add_argument('--seed', type=int, default=0, help='seed of the noisy ranking flips and the 2D noise')
     parser.add_argument('--mirror-average', action=argparse.BooleanOptionalAction, default=True,
                         help='average with the lifted mirrored input (default: %(default)s)')
     parser.add_argument('--frame-step', type=int, default=1, help='evaluate every n-th frame')
+    parser.add_argument('--body-height-m', type=float, default=0.0,
+                        help="place the roots with this body-height prior (pose3d_ros.root's standing height)")
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--allow-seen-camera', action='store_true',
+                        help='evaluate Protocol #3 even with a checkpoint trained on its test camera (flagged)')
     parser.add_argument('--json', help='write the report here')
     args = parser.parse_args(argv)
     return cli.run(lambda: evaluate_command(args))
@@ -105,22 +138,35 @@ def evaluate_command(args):
     tie_mm = args.tie_mm if args.tie_mm is not None else data['tie_mm']
     pair_accuracy = load_pair_accuracy(args.pair_accuracy) if ranking == 'noisy' else None
     cameras = protocol_cameras(args.protocol)[1]
+    seen = sorted(set(protocol_cameras(data['protocol'])[0]) & set(cameras))
+    if seen and args.protocol == 3:
+        message = (f'{args.checkpoint}: trained on cameras {list(protocol_cameras(data["protocol"])[0])} '
+                   f'(protocol {data["protocol"]}), which include Protocol #3\'s test camera {seen[0]}')
+        if not args.allow_seen_camera:
+            raise ValueError(message + '; its Protocol #3 error would not measure a new viewpoint '
+                                       '(--allow-seen-camera evaluates it anyway, flagged)')
+        print(f'WARNING: {message}: not a Protocol #3 result', file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter('always')
         sequences = load_h36m(args.data, args.subjects, cameras=cameras,
                               detections=args.inputs_2d == 'detections')
     frames = lifting_frames(sequences, args.inputs_2d, args.frame_step)
+    if args.front_end_noise:
+        noise = front_end_noise_model(args.front_end_noise)
+        frames.joints_2d = add_front_end_noise(np.random.default_rng([args.seed, 2]), frames.joints_2d, noise)
     result = evaluate(model, frames, args.protocol, ranking, tie_mm, pair_accuracy, args.seed,
-                      args.mirror_average)
+                      args.mirror_average, root=True, body_height_m=args.body_height_m)
     report = {
         'checkpoint': str(args.checkpoint), 'model': kind,
         'protocol': args.protocol, 'subjects': args.subjects, 'cameras': list(cameras),
-        'inputs': args.inputs_2d, 'mirror_average': args.mirror_average,
+        'inputs': args.inputs_2d, 'front_end_noise': args.front_end_noise, 'mirror_average': args.mirror_average,
+        'body_height_m': args.body_height_m, 'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
         'ranking': {'source': ranking, 'tie_mm': tie_mm, 'seed': args.seed,
                     'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None},
         **result,
     }
-    print(f'{kind}  protocol #{args.protocol}  subjects {args.subjects}  2D {args.inputs_2d}  '
+    noise = f' + {args.front_end_noise}' if args.front_end_noise else ''
+    print(f'{kind}  protocol #{args.protocol}  subjects {args.subjects}  2D {args.inputs_2d}{noise}  '
           f'ranking {ranking}')
     print(format_table(result))
     if args.json:

@@ -21,7 +21,12 @@ reference in that camera's optical frame:
   (pelvis) alignment.
 - ranking accuracy: the front end's ranking matrix against eq. 1 on the reference's camera-frame
   depths, over the pairs farther apart in depth than --pair-margin-mm (default 100 mm, beyond the
-  reference's own depth noise) and than 20 mm (eq. 1's tie band).
+  reference's own depth noise) and than 20 mm (eq. 1's tie band); --pair-accuracy-out writes the
+  per-pair accuracies at eq. 1's tie band (.npy, 16 x 16, NaN where no frame had the pair apart),
+  the ranking noise a lifter is trained with (training/configs/lifter/dpnet_blazepose.yaml).
+- root position error (MRPE): where pose3d_ros.root places each lifted person (the translation
+  that fits the pose to the 2D joints) against the reference's pelvis, with its x, y, z parts;
+  and with --body-height-m, the same with the poses rescaled to that standing height.
 - `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
   joint regressor, the landmark model's answer without a lifter.
 """
@@ -108,7 +113,7 @@ def pose_errors(predicted, reference):
 def evaluate(args):
     from pose3d_ros.inference.backends import make_backend, set_process_threads
     from pose3d_ros.inference.blazepose import FrontEndSettings
-    from pose3d_ros.inference.pipeline import build_pipeline, lift_joints
+    from pose3d_ros.inference.pipeline import build_pipeline, lift_person
 
     set_process_threads(args.backend, args.threads)
     demo = fetch_demo(args.cache_dir) / DEMO
@@ -133,6 +138,8 @@ def evaluate(args):
     lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
                for path in args.lifter}
     rows = {name: [] for name in (*lifters, *(f'{name} + reference ranking' for name in lifters), 'blazepose_world')}
+    heights = {'lifter scale': 0.0, **({f'{args.body_height_m:g} m prior': args.body_height_m} if args.body_height_m else {})}
+    root_errors = {(lifter_name, height): [] for lifter_name in lifters for height in heights}
     per_camera = {}
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
     found = 0
@@ -153,8 +160,13 @@ def evaluate(args):
             truth_ranking = ranking_matrix(reference[:, 2], EQ1_TIE_MM)
             for lifter_name, lifter in lifters.items():
                 for row, ranking in ((lifter_name, ideal.ranking), (f'{lifter_name} + reference ranking', truth_ranking)):
-                    pose = lift_joints(lifter, ideal.joints_2d, ranking, focal, center)
+                    pose = lift_person(lifter, ideal.joints_2d, ideal.confidence, ranking, focal, center).pose_m * 1000
                     rows[row].append(pose_errors(np.delete(pose, SPINE, axis=0), reference))
+                for height_name, height in heights.items():
+                    root = lift_person(lifter, ideal.joints_2d, ideal.confidence, ideal.ranking, focal, center,
+                                       body_height_m=height).root
+                    root_errors[lifter_name, height_name].append(
+                        np.full(3, np.nan) if root is None else root * 1000 - reference[PELVIS])
             world_joints = pipeline.front_end.regressor.matrix @ person.landmarks.world[:33] * 1000.0
             rows['blazepose_world'].append(pose_errors(world_joints, reference))
         per_camera[name] = float(np.mean([errors[0] for errors in rows[next(iter(lifters))][first_row:]]))
@@ -166,7 +178,14 @@ def evaluate(args):
                       'reprojection_px_p90': float(np.percentile(reprojection, 90))},
         'landmark_model': args.landmark_model, 'views_scored': found,
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
-        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'ranking_accuracy': {}}
+        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'ranking_accuracy': {},
+        'mrpe_mm': {}}
+    for (lifter_name, height_name), errors in root_errors.items():
+        errors = np.array(errors)
+        placed = errors[~np.isnan(errors[:, 0])]
+        report['mrpe_mm'][f'{lifter_name}, {height_name}'] = {
+            'mrpe': float(np.linalg.norm(placed, axis=1).mean()), 'xyz': np.abs(placed).mean(axis=0).tolist(),
+            'placed': len(placed), 'of': len(errors)}
     for name, errors in rows.items():
         if errors:
             limbs, all_joints, rooted = np.mean(errors, axis=0)
@@ -174,6 +193,8 @@ def evaluate(args):
             report['mpjpe_root_aligned_mm'][name] = float(rooted)
     for margin, (predicted, target) in predicted_rankings.items():
         report['ranking_accuracy'][f'pairs > {margin:g} mm apart'] = ranking_accuracy(np.stack(predicted), np.stack(target))[1]
+    per_pair = ranking_accuracy(*map(np.stack, predicted_rankings[EQ1_TIE_MM]))[0]
+    report['pair_accuracy_eq1'] = np.where(np.isnan(per_pair), None, per_pair).tolist()
     return report
 
 
@@ -183,11 +204,14 @@ def main(argv=None):
     parser.add_argument('--reference-landmark-model', default='heavy', choices=('lite', 'full', 'heavy'))
     parser.add_argument('--lifter', nargs='+', default=[str(DEFAULT_LIFTER)], help='lifter checkpoints to score')
     parser.add_argument('--pair-margin-mm', type=float, default=100.0)
+    parser.add_argument('--body-height-m', type=float, default=0.0,
+                        help='also place the people with this body-height prior (metres)')
     parser.add_argument('--frames', type=int, default=None, help='only the first N frames of each video')
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the report here')
+    parser.add_argument('--pair-accuracy-out', help="write the per-pair ranking accuracies at eq. 1's tie band (.npy)")
     args = parser.parse_args(argv)
 
     def command():
@@ -203,12 +227,19 @@ def main(argv=None):
                   f"{report['mpjpe_root_aligned_mm'][name]:11.1f}")
         for pairs, accuracy in report['ranking_accuracy'].items():
             print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
+        for name, root in report['mrpe_mm'].items():
+            x, y, z = root['xyz']
+            print(f"root position error (MRPE), {name}: {root['mrpe']:.1f} mm (x {x:.1f}, y {y:.1f}, z {z:.1f}; "
+                  f"{root['placed']} of {root['of']} placed)")
         for key, value in report.items():
             if key.startswith('pa_mpjpe_limbs_mm_per_camera'):
                 print(key.replace('_', ' ') + ': ' + ', '.join(f'{name} {mm:.1f}' for name, mm in value.items()))
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             atomic_write(args.json, lambda file: file.write(json.dumps(report, indent=1).encode()))
+        if args.pair_accuracy_out:
+            matrix = np.array(report['pair_accuracy_eq1'], dtype=np.float64)  # None -> NaN
+            atomic_write(args.pair_accuracy_out, lambda file: np.save(file, matrix))
     return cli.run(command)
 
 

@@ -21,9 +21,9 @@ from pose3d_ros.skeleton import NON_ROOT_JOINTS, ROOT
 from training import experiment
 from training.augmentation import DetectionNoiseModel, fit_detection_noise
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
-from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, detection_residuals,
-                                       lifting_frames, load_pair_accuracy, training_batch,
-                                       virtual_camera_frames)
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, add_front_end_noise,
+                                       detection_residuals, front_end_noise_model, lifting_frames,
+                                       load_pair_accuracy, training_batch, virtual_camera_frames)
 from training.evaluate_lifter import evaluate
 from training.losses import lifter_loss
 from training.metrics import protocol_cameras
@@ -45,6 +45,8 @@ DEFAULTS = {
         'mirror': True,                   # random left-right mirroring
         'virtual_cameras': 0,             # virtual cameras per training pose, redrawn every epoch
         'detection_noise': False,         # GMM hourglass noise on the virtual cameras' 2D joints
+        'front_end_noise': None,          # a torso-unit noise model file (pose3d_fit_front_end_noise):
+                                          # added to every training and evaluation frame's 2D joints
         'noise_fit_frames': 20000,        # residual frames the GMM is fitted on
     },
     'train': {
@@ -107,6 +109,12 @@ class LifterData:
             self.noise_model = self._noise_model(out / 'detection_noise.npz')
         self.pair_accuracy = (load_pair_accuracy(data['pair_accuracy'])
                               if data['ranking'] == 'noisy' else None)
+        self.front_end_noise = None
+        if augmentation['front_end_noise']:
+            self.front_end_noise = front_end_noise_model(augmentation['front_end_noise'])
+            # The evaluation frames get one seeded draw, so every epoch is scored on the same inputs.
+            rng = np.random.default_rng([config['train']['seed'], 2])
+            self.eval.joints_2d = add_front_end_noise(rng, self.eval.joints_2d, self.front_end_noise)
 
     def _noise_model(self, path):
         if path.is_file():
@@ -160,7 +168,7 @@ def train(config, out, device='auto', progress=True):
         for start in bar:
             batch = training_batch(rng, frames, order[start:start + settings['batch_size']],
                                    data['ranking'], data['tie_mm'], frames_source.pair_accuracy,
-                                   config['augmentation']['mirror'])
+                                   config['augmentation']['mirror'], frames_source.front_end_noise)
             tensors = {name: None if value is None else torch.from_numpy(value).to(device)
                        for name, value in batch.items()}
             outputs = model(tensors['joints_2d'], tensors['ranking'])

@@ -1,14 +1,16 @@
 """The pose pipeline the nodes, `pose3d_infer` and the benchmarks share: image -> people with 2D
-joints and a depth ranking -> 3D pose per person.
+joints and a depth ranking -> 3D pose per person and where they stand.
 
 A front end finds the people: `blazepose` (pose3d_ros.inference.blazepose: BlazePose's detector
 and landmark model, several people with track ids; the default) or `drpose3d`
 (pose3d_ros.inference.drpose3d: the papers' stacked hourglass and PRCNN, one person). The lifter
-turns each person's undistorted normalized joints and ranking into a root-relative 3D pose.
+turns each person's undistorted normalized joints and ranking into a root-relative 3D pose, and
+pose3d_ros.root places it in the camera frame.
 Every network is a backend (pose3d_ros.inference.backends); `build_pipeline` makes them from
 checkpoints and model files for one backend kind.
 """
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,22 +18,47 @@ from pose3d_ros.camera import pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.networks import load_network
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
+from pose3d_ros.root import root_position, scale_to_height
+from pose3d_ros.skeleton import NUM_JOINTS, ROOT
 
 FRONT_ENDS = ('blazepose', 'drpose3d')
 LANDMARK_MODELS = ('lite', 'full', 'heavy')
 
 
-def lift_joints(lifter, joints_2d_px, ranking, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
-    """The lifter backend on one person: (16, 2) DETECTED_JOINTS pixels, their (16, 16) ranking
-    (ignored by lifters without a ranking input; may then be None) and the camera's intrinsics
-    (pose3d_ros.camera's lens model) -> (17, 3) mm, root-relative, optical frame."""
-    normalized = pixels_to_normalized(joints_2d_px, focal, center, radial, tangential)
-    inputs = {'joints_2d': normalized[None].astype(np.float32)}
+def lift_joints(lifter, normalized, ranking):
+    """The lifter backend on one person: (16, 2) DETECTED_JOINTS in normalized undistorted image
+    coordinates and their (16, 16) ranking (ignored by lifters without a ranking input; may then
+    be None) -> (17, 3) mm, root-relative, optical frame."""
+    inputs = {'joints_2d': np.asarray(normalized, np.float32)[None]}
     if 'ranking' in lifter.input_names:
         if ranking is None:
             raise ValueError('this lifter needs a ranking matrix')
         inputs['ranking'] = np.asarray(ranking, dtype=np.float32)[None]
     return lifter(**inputs)[0]
+
+
+@dataclass
+class LiftedPerson:
+    pose_m: np.ndarray            # (17, 3) metres, root-relative, optical frame
+    root: np.ndarray = None       # (3,) metres in the optical frame, None where it could not be placed
+    covariance: np.ndarray = None  # (3, 3) m^2 of root
+
+
+def lift_person(lifter, pixels, confidence, ranking, focal, center, radial=(0.0, 0.0, 0.0),
+                tangential=(0.0, 0.0), body_height_m=0.0):
+    """One person's (16, 2) DETECTED_JOINTS pixels, (16,) confidences and (16, 16) ranking, and the
+    camera's intrinsics (pose3d_ros.camera's lens model) -> LiftedPerson; body_height_m > 0 rescales
+    the pose to that standing height before it is placed."""
+    normalized = pixels_to_normalized(pixels, focal, center, radial, tangential)
+    pose_mm = lift_joints(lifter, normalized, ranking)
+    if pose_mm.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(pose_mm)):
+        raise ValueError(f'the lifter returned a {pose_mm.shape} pose with non-finite values')
+    pose_m = pose_mm.astype(np.float64) / 1000.0
+    pose_m -= pose_m[ROOT]
+    if body_height_m > 0:
+        pose_m = scale_to_height(pose_m, body_height_m)
+    placed = root_position(pose_m, normalized, confidence)
+    return LiftedPerson(pose_m, *(placed or ()))
 
 
 class PosePipeline:
@@ -54,14 +81,15 @@ class PosePipeline:
         self.stage_ms.update(self.front_end.stage_ms, lifter=0.0)
         return people
 
-    def lift(self, person, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):
-        """Person2D + the camera's intrinsics -> (17, 3) mm, root-relative, optical frame."""
+    def lift(self, person, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0), body_height_m=0.0):
+        """Person2D + the camera's intrinsics -> LiftedPerson (pose and root, optical frame)."""
         if self.lifter is None:
             raise ValueError('this pipeline has no lifter')
         started = time.perf_counter()
-        pose = lift_joints(self.lifter, person.joints_2d, person.ranking, focal, center, radial, tangential)
+        lifted = lift_person(self.lifter, person.joints_2d, person.confidence, person.ranking, focal, center,
+                             radial, tangential, body_height_m)
         self.stage_ms['lifter'] += (time.perf_counter() - started) * 1000
-        return pose
+        return lifted
 
 
 def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=None, landmark_model='full',

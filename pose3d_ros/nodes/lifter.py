@@ -7,16 +7,24 @@ Subscribes (relative names; the runner and launch files put the node in the /pos
   camera_info    sensor_msgs/CameraInfo        the camera's intrinsics (the latest one is used)
 Publishes one message per frame, with the input's header (image stamp, optical frame)
   skeleton       pose3d_ros/Skeleton3DArray    per person (same ids): 17 joints in metres,
-                                               root-relative (root_known false); empty when the
-                                               frame had nobody
+                                               root-relative, and where the person stands: the
+                                               root position in the optical frame with its
+                                               covariance (root_known; pose3d_ros/root.py, from
+                                               the joints with confidence >= 0.2), both smoothed
+                                               over time per id (One-Euro, `smoothing`); empty
+                                               when the frame had nobody
   markers        visualization_msgs/MarkerArray  a DELETEALL marker (people who left disappear),
                                                then per person, in namespaces person_<id>/joints,
                                                person_<id>/bones and (show_ranking_edges)
                                                person_<id>/ranking_edges: joints (spheres, left
                                                blue, right red), bones (a line list in the id's
                                                palette colour) and the behind -> front ranking
-                                               edges; each root is drawn at the back-projection
-                                               of its 2D root at `display_depth_m`
+                                               edges; each skeleton is drawn at its root, or at
+                                               the back-projection of its 2D root at
+                                               `display_depth_m` when the root could not be placed
+  /tf            tf2_msgs/TFMessage            (publish_tf) per placed person, one frame per
+                                               joint, `<tf_prefix>/<id>/<joint name>`, child of
+                                               the image's optical frame (translation only)
   /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, people per frame, latency,
                                                drops, rejected messages and people, backend
 
@@ -41,19 +49,20 @@ from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import Point
+from geometry_msgs.msg import Point, TransformStamped
 from rclpy.duration import Duration
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import ColorRGBA, Header
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import messages
 from pose3d_ros.camera import back_project, pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
-from pose3d_ros.inference.pipeline import lift_joints
+from pose3d_ros.inference.pipeline import lift_person
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
@@ -61,10 +70,13 @@ from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.ranking import behind_front_edges
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
+from pose3d_ros.smoothing import TrackSmoother
 
 # Inputs: best effort is compatible with reliable and best-effort publishers alike.
 INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_DEPTH = 10
+# tf2 broadcasters' queue depth (tf2_ros.TransformBroadcaster).
+TF_DEPTH = 100
 LATENCY_WINDOW = 100  # frames in the latency medians
 SPINE = JOINT_NAMES.index('spine')
 _ROOT_IN_DETECTED = int(np.searchsorted(DETECTED_JOINTS, ROOT))
@@ -226,6 +238,19 @@ def person_markers(header, person_id, joints_m, lifetime, ranking=None):
     return markers
 
 
+def person_transforms(header, prefix, person_id, joints_m):
+    """TransformStamped per joint of one placed person: frame `<prefix>/<id>/<joint name>` at
+    (17, 3) joints_m (metres, header.frame_id), with the optical frame's orientation."""
+    transforms = []
+    for name, (x, y, z) in zip(JOINT_NAMES, joints_m.tolist()):
+        transform = TransformStamped(header=header, child_frame_id=f'{prefix}/{person_id}/{name}')
+        transform.transform.translation.x, transform.transform.translation.y = x, y
+        transform.transform.translation.z = z
+        transform.transform.rotation.w = 1.0
+        transforms.append(transform)
+    return transforms
+
+
 def frame_markers(header, people, lifetime_s):
     """The MarkerArray of one frame: a DELETEALL marker first, so that the markers of people who
     left (or of edges turned off) disappear at once, then person_markers of each (id, (17, 3)
@@ -259,9 +284,24 @@ class LifterNode(InferenceNode):
         declare(self, 'marker_lifetime_s', 0.3,
                 'Lifetime of the markers, seconds (a few frame periods); 0: until replaced.', 0.0, 3600.0)
         declare(self, 'display_depth_m', 3.0,
-                'Depth at which the markers place the root-relative skeleton (on the ray through the '
-                '2D root), metres.', 0.1, 1000.0)
-        self.lifter = None
+                'Depth at which the markers place a skeleton whose root could not be placed (on the ray '
+                'through the 2D root), metres.', 0.1, 1000.0)
+        declare(self, 'body_height_m', 0.0,
+                'Standing height of the people in view, metres, when known (a body-height prior for the '
+                'root position: poses are rescaled to it); 0: the lifter\'s own scale (Human3.6M adults).',
+                0.0, 3.0)
+        declare(self, 'publish_tf', True,
+                'Broadcast every placed person\'s joints on /tf as <tf_prefix>/<id>/<joint> frames.')
+        declare(self, 'tf_prefix', 'person', 'First part of the joints\' TF frame names.')
+        declare(self, 'smoothing', True,
+                'Smooth each person\'s pose and root over time (One-Euro filter per id, by the header stamps; '
+                'docs/results.md: jitter and lag on real video).' + AT_CONFIGURE)
+        declare(self, 'smoothing_min_cutoff_hz', 2.0,
+                'One-Euro cutoff at rest, Hz: lower removes more jitter and adds lag.' + AT_CONFIGURE, 0.01, 100.0)
+        declare(self, 'smoothing_beta', 3.0,
+                'One-Euro speed coefficient, 1/m: the cutoff rises by beta Hz per m/s of motion, keeping '
+                'the lag small in fast motion.' + AT_CONFIGURE, 0.0, 1000.0)
+        self.lifter = self.smoother = None
         self._subscriptions_in = []
         self._timer = None
         self._active = False
@@ -280,6 +320,8 @@ class LifterNode(InferenceNode):
         self._last_report = time.monotonic()
         self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
         self.stamp_to_output_ms = deque(maxlen=LATENCY_WINDOW)
+        if self.smoother is not None:
+            self.smoother.reset()
 
     @logged_transition
     def on_configure(self, state):
@@ -298,12 +340,15 @@ class LifterNode(InferenceNode):
                 self.get_logger().error(f'configure failed: cannot load the lifter: {error}')
                 return TransitionCallbackReturn.FAILURE
             self.pair_buffer_size = self._param('pair_buffer_size')
+            self.smoother = (TrackSmoother(self._param('smoothing_min_cutoff_hz'), self._param('smoothing_beta'))
+                             if self._param('smoothing') else None)
             self._warnings = RateLimitedWarnings(self.get_logger(), self._param('log_period_s'))
             self._publishers_out = [
                 self.create_lifecycle_publisher(Skeleton3DArray, 'skeleton', OUTPUT_DEPTH),
                 self.create_lifecycle_publisher(MarkerArray, 'markers', OUTPUT_DEPTH),
-                self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', OUTPUT_DEPTH)]
-            self.skeleton_pub, self.markers_pub, self.diagnostics_pub = self._publishers_out
+                self.create_lifecycle_publisher(DiagnosticArray, '/diagnostics', OUTPUT_DEPTH),
+                self.create_lifecycle_publisher(TFMessage, '/tf', TF_DEPTH)]
+            self.skeleton_pub, self.markers_pub, self.diagnostics_pub, self.tf_pub = self._publishers_out
             self._reset_state()
             self.get_logger().info(
                 f'configured: {self.model} on {self.backend_name} {self.precision} ({self.device}), '
@@ -446,17 +491,15 @@ class LifterNode(InferenceNode):
 
     # -- lifting and outputs ---------------------------------------------------------------------
 
-    def _lift(self, pixels, ranking):
-        """(16, 2) full-resolution pixels and their (16, 16) ranking -> (17, 3) metres, root-relative."""
+    def _lift(self, pixels, confidence, ranking):
+        """(16, 2) full-resolution pixels, (16,) confidences and their (16, 16) ranking ->
+        pipeline.LiftedPerson."""
         camera = self.camera
         started = time.perf_counter()
-        pose_mm = lift_joints(self.lifter, pixels, ranking, camera.focal, camera.center,
-                              camera.radial, camera.tangential)
+        lifted = lift_person(self.lifter, pixels, confidence, ranking, camera.focal, camera.center,
+                             camera.radial, camera.tangential, self._param('body_height_m'))
         self.lifter_ms.append((time.perf_counter() - started) * 1000)
-        if pose_mm.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(pose_mm)):
-            raise ValueError(f'the lifter returned a {pose_mm.shape} pose with non-finite values')
-        joints_m = pose_mm.astype(np.float64) / 1000.0
-        return joints_m - joints_m[ROOT]
+        return lifted
 
     def _lift_frame(self, header, people):
         """Lift every (id, pixels, confidence, ranking) of one frame; publish its Skeleton3DArray
@@ -464,18 +507,32 @@ class LifterNode(InferenceNode):
         camera = self.camera
         display_depth_m = self._param('display_depth_m')
         show_edges = self._param('show_ranking_edges')
-        skeletons, drawn = [], []
+        publish_tf = self._param('publish_tf')
+        skeletons, drawn, transforms = [], [], []
+        stamp_s = Time.from_msg(header.stamp).nanoseconds / 1e9
         for person_id, pixels, confidence, ranking in people:
             pixels = camera.to_full_resolution(pixels)
-            joints_m = self._lift(pixels, ranking)
-            skeletons.append(messages.skeleton_msg(header, person_id, np.arange(NUM_JOINTS), joints_m,
-                                                   skeleton_confidence(confidence), model=self.model))
-            root_ray = pixels_to_normalized(pixels[_ROOT_IN_DETECTED], camera.focal, camera.center,
-                                            camera.radial, camera.tangential)
-            drawn.append((person_id, joints_m + back_project(root_ray, display_depth_m),
-                          ranking if show_edges else None))
+            lifted = self._lift(pixels, confidence, ranking)
+            if self.smoother is not None:
+                lifted.pose_m = self.smoother(person_id, 'pose', stamp_s, lifted.pose_m)
+                if lifted.root is not None:
+                    lifted.root = self.smoother(person_id, 'root', stamp_s, lifted.root)
+            if lifted.root is None:  # drawn on the ray through its 2D root
+                root_ray = pixels_to_normalized(pixels[_ROOT_IN_DETECTED], camera.focal, camera.center,
+                                                camera.radial, camera.tangential)
+                shown = lifted.pose_m + back_project(root_ray, display_depth_m)
+            else:
+                shown = lifted.pose_m + lifted.root
+                if publish_tf:
+                    transforms += person_transforms(header, self._param('tf_prefix'), person_id, shown)
+            skeletons.append(messages.skeleton_msg(header, person_id, np.arange(NUM_JOINTS), lifted.pose_m,
+                                                   skeleton_confidence(confidence), model=self.model,
+                                                   root_position_m=lifted.root, root_covariance=lifted.covariance))
+            drawn.append((person_id, shown, ranking if show_edges else None))
         self.skeleton_pub.publish(messages.skeleton_array_msg(header, skeletons))
         self.markers_pub.publish(frame_markers(header, drawn, self._param('marker_lifetime_s')))
+        if transforms:
+            self.tf_pub.publish(TFMessage(transforms=transforms))
         self.counts['outputs'] += 1
         self.counts['people'] += len(skeletons)
         self.stamp_to_output_ms.append(

@@ -41,8 +41,15 @@ def test_photos_and_videos_give_every_persons_2d_and_3d_joints_in_json(inputs, c
         assert [person['id'] for person in frame['people']] == [0, 1]  # tracked through the video
         for person in frame['people']:
             keypoints, joints = np.array(person['keypoints_2d']), np.array(person['joints_3d'])
-            assert keypoints.shape == (16, 3) and joints.shape == (17, 3) and person['root'] is None
+            assert keypoints.shape == (16, 3) and joints.shape == (17, 3)
             x0, y0, x1, y1 = person['box']
+            # Where they stand: the placed skeleton projects onto their 2D joints (default pinhole).
+            root, root_std = np.array(person['root']), np.array(person['root_std'])
+            intrinsics = default_intrinsics(frame['width'], frame['height'])
+            placed = joints[DETECTED_JOINTS] + root
+            projected = placed[:, :2] / placed[:, 2:] * intrinsics['focal'] + intrinsics['center']
+            assert 0.5 < root[2] < 30 and np.median(np.linalg.norm(projected - keypoints[:, :2], axis=1)) < 0.1 * (y1 - y0)
+            assert np.all(root_std > 0) and np.argmax(root_std) == 2  # most uncertain along the view
             assert x0 < x1 and y0 < y1 and 0 < person['score'] <= 1
             assert np.all((keypoints[:, 2] >= 0) & (keypoints[:, 2] <= 1))
             thigh = np.linalg.norm(joints[JOINT_NAMES.index('r_knee')] - joints[JOINT_NAMES.index('r_hip')])

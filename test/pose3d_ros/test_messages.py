@@ -46,12 +46,20 @@ def test_ranking_message_carries_probabilities_and_their_discretization():
 
 def test_skeleton_round_trip_with_root():
     positions = np.random.default_rng(2).normal(size=(NUM_JOINTS, 3))
+    covariance = np.diag([0.01, 0.02, 0.09])
     msg = messages.skeleton_msg(HEADER, 9, np.arange(NUM_JOINTS), positions, np.ones(NUM_JOINTS),
-                                model='m', root_position_m=(0, 0, 4))
+                                model='m', root_position_m=(0, 0, 4), root_covariance=covariance)
     assert msg.root_relative and msg.root_known and msg.root_position.z == 4
+    np.testing.assert_array_equal(np.reshape(msg.root_covariance, (3, 3)), covariance)
     person = messages.skeleton_from_msg(msg)
-    assert person.id == 9
+    assert person.id == 9 and person.root.tolist() == [0, 0, 4]
     np.testing.assert_allclose(person.positions, positions)
+    unplaced = messages.skeleton_msg(HEADER, 9, np.arange(NUM_JOINTS), positions, np.ones(NUM_JOINTS), model='m')
+    assert not unplaced.root_known and messages.skeleton_from_msg(unplaced).root is None
+    assert not np.any(unplaced.root_covariance)
+    with pytest.raises(ValueError, match=r'root_covariance must have shape \(3, 3\), got \(9,\)'):
+        messages.skeleton_msg(HEADER, 9, np.arange(NUM_JOINTS), positions, np.ones(NUM_JOINTS), model='m',
+                              root_position_m=(0, 0, 4), root_covariance=np.zeros(9))
 
 
 def test_arrays_are_built_in_id_order_and_read_back_by_id():

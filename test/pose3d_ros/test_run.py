@@ -18,7 +18,8 @@ CONFIG = Path(__file__).resolve().parents[2] / 'config'
 FRAME_LINE = re.compile(
     r'^frame +(\d+) +stamp [\d.]+ +latency +([\d.]+) ms \| 1 person \(skeletons by dpnet:lifter_dpnet\.pt\) \| '
     r'id (\d+): 16 joints, box \d+x\d+ px at \(-?\d+, -?\d+\), score [01]\.\d\d, (\d+) behind->front edges, '
-    r'skeleton 17 joints, height ([\d.]+) m, MPJPE ([\d.]+) mm against ground_truth:walking_clip$')
+    r'skeleton 17 joints, height ([\d.]+) m, root at \([-+.\d ]+\) m \((\d+) mm from the truth\), '
+    r'MPJPE ([\d.]+) mm against ground_truth:walking_clip$')
 JOINTS_LINE = re.compile(
     r'^    id \d+ joints \(m, root-relative, [^)]*\): hip \(\+0\.00 \+0\.00 \+0\.00\)( \w+ \([-+.\d ]+\)){16}$')
 HEADER = Header(stamp=Time(sec=5), frame_id='camera_optical_frame')
@@ -39,7 +40,7 @@ def check_frames(out, count, mpjpe_bound_mm):
     """The frame lines of one person each, every MPJPE under the bound -> the MPJPEs (mm)."""
     printed = frames(out)
     assert len(printed) == count, out
-    latency_ms, errors_mm = [], []
+    latency_ms, errors_mm, root_errors_mm = [], [], []
     for number, (line, joints) in enumerate(printed, start=1):
         match = FRAME_LINE.match(line)
         assert match, line
@@ -49,8 +50,11 @@ def check_frames(out, count, mpjpe_bound_mm):
         latency_ms.append(float(match.group(2)))
         assert 0 < int(match.group(4)) <= 16 * 15
         assert 1.0 < float(match.group(5)) < 2.2
-        errors_mm.append(float(match.group(6)))
+        root_errors_mm.append(float(match.group(6)))
+        errors_mm.append(float(match.group(7)))
     assert max(errors_mm) < mpjpe_bound_mm, errors_mm
+    # Where the walker stands, 4 m out: the lifter's scale against the walker's, within a quarter.
+    assert np.median(root_errors_mm) < 1000.0, root_errors_mm
     # Stamp to skeleton: 6 ms (replay) and 23-50 ms (images) measured on 2 cores; a busy-polling
     # executor once made it seconds.
     assert sorted(latency_ms)[len(latency_ms) // 2] < 250.0, latency_ms
@@ -68,13 +72,14 @@ def test_replay_input_prints_complete_frames(start_process):
 
 
 def test_images_input_runs_the_camera_and_records_the_topics(start_process, tmp_path):
-    runner = start_process(RUNNER, '--frames', '5', '--timeout', '150', '--record', str(tmp_path))
+    runner = start_process(RUNNER, '--frames', '10', '--timeout', '150', '--record', str(tmp_path))
     out, err = runner.communicate(timeout=180)
     assert runner.returncode == 0, err
     assert 'configured: blazepose: pose_landmark_full.tflite' in err  # the default front end
-    # BlazePose + DPNet on the rendered demo walker, measured over 30 frames: 51-266 mm, median 92.
-    errors_mm = check_frames(out, 5, 350.0)
-    assert np.median(errors_mm) < 200.0, errors_mm
+    # BlazePose + DPNet on the rendered demo walker, measured over 30 frames: 51-266 mm, median 92;
+    # its first 10 frames are the hard ones: medians 167-188 mm (with and without smoothing).
+    errors_mm = check_frames(out, 10, 350.0)
+    assert np.median(errors_mm) < 250.0, errors_mm
     assert 'exception' not in err.lower(), err
     [folder] = tmp_path.iterdir()
     assert re.fullmatch(r'pose3d_\d{8}-\d{6}', folder.name)

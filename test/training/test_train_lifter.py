@@ -12,14 +12,16 @@ import torch
 import yaml
 
 from pose3d_ros.models.lifter import load_lifter
-from pose3d_ros.skeleton import ROOT
+from pose3d_ros.skeleton import ROOT, torso_lengths
 from training import evaluate_lifter, train_lifter
 from training.datasets.h36m import load_h36m
-from training.datasets.lifting import lifting_frames
+from training.augmentation import DetectionNoiseModel
+from training.datasets.lifting import front_end_noise_model, lifting_frames, training_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
 
+NOISE = Path(__file__).resolve().parents[2] / 'training' / 'noise'
 # A few hundred training frames (S1, every 80th), a small network: seconds on 2 cores.
 TINY = {
     'model': {'type': 'dpnet', 'width': 64, 'dropout': 0.1},
@@ -98,7 +100,8 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
                                  '--subjects', '9', '--protocol', '2', '--ranking', 'noisy',
                                  '--frame-step', '40', '--json', str(report_path)]) == 0
     report = json.loads(report_path.read_text())
-    assert {'protocol', 'subjects', 'inputs', 'ranking', 'mpjpe_mm', 'per_action_mm', 'frames'} <= set(report)
+    assert {'protocol', 'subjects', 'inputs', 'ranking', 'mpjpe_mm', 'per_action_mm', 'frames', 'mrpe_mm'} <= set(report)
+    assert report['mrpe_mm'] > 0 and report['root_placed_frames'] == report['frames']
     assert report['protocol'] == 2 and report['subjects'] == [9] and report['inputs'] == 'ground_truth'
     assert report['ranking'] == {'source': 'noisy', 'tie_mm': 20.0, 'seed': 0, 'pair_accuracy': 0.91}
     assert len(report['per_action_mm']) == 15
@@ -109,6 +112,13 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
     assert evaluate_lifter.main(['--checkpoint', str(run / 'checkpoint.pt'), '--data', str(H36M_ROOT),
                                  '--ranking', 'none']) == 2
     assert 'checkpoint.pt: this dpnet model needs a ranking' in capsys.readouterr().err
+    # Protocol #3 tests on camera 4, which this (protocol 1) run trained on: refused, or flagged on request.
+    arguments = ['--checkpoint', str(run / 'checkpoint.pt'), '--data', str(H36M_ROOT), '--protocol', '3',
+                 '--frame-step', '40', '--json', str(report_path)]
+    assert evaluate_lifter.main(arguments) == 2
+    assert "include Protocol #3's test camera 4; its Protocol #3 error would not measure" in capsys.readouterr().err
+    assert evaluate_lifter.main(arguments + ['--allow-seen-camera']) == 0
+    assert 'WARNING' in capsys.readouterr().err and json.loads(report_path.read_text())['test_camera_seen_in_training']
 
 
 @needs_h36m
@@ -172,3 +182,34 @@ def test_protocol_3_run_with_virtual_cameras_and_noise(tmp_path):
     assert (tmp_path / 'detection_noise.npz').is_file()
     assert set(checkpoint['history'][0]) >= {'loss_pose_stage1', 'loss_ordinal', 'eval_mpjpe_mm'}
     assert len(experiment.eval) == sum(len(sequence.poses_world[::100]) for sequence in camera_4)
+
+
+@needs_h36m
+def test_the_real_front_ends_noise_and_pair_accuracies_train_and_evaluate(tmp_path, capsys):
+    noise, pairs = NOISE / 'blazepose_full_2d.npz', NOISE / 'blazepose_full_pairs.npy'
+    config = {**TINY, 'data': {**TINY['data'], 'ranking': 'noisy', 'pair_accuracy': str(pairs)},
+              'augmentation': {'front_end_noise': str(noise)}, 'train': {**TINY['train'], 'epochs': 1}}
+    config = train_lifter.load_config(write_config(tmp_path, config))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        experiment = train_lifter.LifterData(config, tmp_path)
+        clean = lifting_frames(load_h36m(H36M_ROOT, [9]), 'ground_truth', 40)
+        checkpoint = train_lifter.train(config, tmp_path / 'run', device='cpu', progress=False)
+    # The evaluation frames carry one draw of the noise, in proportion to each person's torso.
+    offsets = np.linalg.norm(experiment.eval.joints_2d - clean.joints_2d, axis=-1) / torso_lengths(clean.joints_2d)[:, None]
+    assert 0.05 < np.median(offsets) < 0.3
+    # Every batch draws afresh.
+    rng = np.random.default_rng(0)
+    batches = [training_batch(rng, experiment.real, np.arange(8), 'noisy', 20.0, experiment.pair_accuracy,
+                              noise_model=experiment.front_end_noise)['joints_2d'] for _ in range(2)]
+    assert not np.array_equal(*batches) and not np.array_equal(batches[0], experiment.real.joints_2d[:8])
+    assert np.isfinite(checkpoint['history'][0]['eval_mpjpe_mm'])
+    # A pixel-unit model is not a front end's noise.
+    pixels = tmp_path / 'pixels.npz'
+    DetectionNoiseModel(np.ones((16, 1)), np.zeros((16, 1, 2)), np.tile(np.eye(2), (16, 1, 1, 1))).save(pixels)
+    with pytest.raises(ValueError, match=r'pixels\.npz: a front end noise model must be in torso lengths'):
+        front_end_noise_model(pixels)
+    assert evaluate_lifter.main(['--checkpoint', str(tmp_path / 'run' / 'checkpoint.pt'), '--data', str(H36M_ROOT),
+                                 '--frame-step', '40', '--front-end-noise', str(noise),
+                                 '--pair-accuracy', str(pairs)]) == 0
+    assert 'MRPE' in capsys.readouterr().out

@@ -2,8 +2,9 @@
 
 2D inputs are the DETECTED_JOINTS in undistorted normalized image coordinates (x/z, y/z), taken
 from the ground-truth projection or the hourglass detections, or synthesized by virtual cameras
-(DRPose3D 3.3). Rankings are computed per batch from the camera-frame depths (eq. 1), clean or
-flipped per pair with the ranking network's accuracy.
+(DRPose3D 3.3); a front end's noise model (in torso lengths) may be added to any of them.
+Rankings are computed per batch from the camera-frame depths (eq. 1), clean or flipped per pair
+with the ranking network's accuracy.
 """
 import json
 from dataclasses import dataclass
@@ -13,8 +14,8 @@ import numpy as np
 
 from pose3d_ros.camera import pixels_to_normalized
 from pose3d_ros.ranking import coarse_depth_target, ranking_matrix
-from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION
-from training.augmentation import (fit_camera_distance, flip_rankings, sample_detection_noise,
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, torso_lengths
+from training.augmentation import (DetectionNoiseModel, fit_camera_distance, flip_rankings, sample_detection_noise,
                                    sample_virtual_cameras, virtual_camera_center)
 
 INPUTS_2D = ('ground_truth', 'detections')
@@ -69,6 +70,8 @@ def virtual_camera_frames(rng, sequences, cameras_per_pose, noise_model=None, fr
     noise_model (a DetectionNoiseModel in pixels, DETECTED_JOINTS order) the 2D joints get
     detector-like noise, scaled to normalized coordinates by the real cameras' mean focal length.
     """
+    if noise_model is not None and noise_model.unit != 'pixels':
+        raise ValueError(f'virtual cameras take a noise model in pixels, got one in {noise_model.unit}')
     by_subject = {}
     for sequence in sequences:
         recordings, cameras = by_subject.setdefault(sequence.subject, ({}, {}))
@@ -91,6 +94,22 @@ def virtual_camera_frames(rng, sequences, cameras_per_pose, noise_model=None, fr
             parts.append(LiftingFrames(normalized.astype(np.float32), poses.astype(np.float32),
                                        np.full(len(world), sequence.action)))
     return LiftingFrames.concatenate(parts)
+
+
+def front_end_noise_model(path):
+    """A DetectionNoiseModel in torso lengths over DETECTED_JOINTS (training.fit_front_end_noise)."""
+    model = DetectionNoiseModel.load(path)
+    if model.unit != 'torso' or model.weights.shape[0] != len(DETECTED_JOINTS):
+        raise ValueError(f'{path}: a front end noise model must be in torso lengths over the '
+                         f'{len(DETECTED_JOINTS)} detected joints, got {model.unit} over {model.weights.shape[0]}')
+    return model
+
+
+def add_front_end_noise(rng, joints_2d, model):
+    """(B, 16, 2) normalized joints plus offsets drawn from a torso-unit model, each pose's offsets
+    scaled by its own torso: the front end errs in proportion to the person's size in the image."""
+    offsets = sample_detection_noise(rng, model, len(joints_2d)) * torso_lengths(joints_2d)[:, None, None]
+    return (joints_2d + offsets).astype(joints_2d.dtype)
 
 
 def detection_residuals(sequences, frame_step=1):
@@ -137,8 +156,9 @@ def _ranking_from_clean(rng, clean, mode, pair_accuracy):
     return flip_rankings(rng, clean, pair_accuracy) if mode == 'noisy' else clean
 
 
-def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mirror=False):
-    """Arrays for one batch: inputs, targets and (with mirror) random left-right mirroring."""
+def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mirror=False, noise_model=None):
+    """Arrays for one batch: inputs, targets, (with mirror) random left-right mirroring and (with a
+    torso-unit noise_model) the front end's 2D noise, drawn afresh for every batch."""
     joints_2d = frames.joints_2d[indices].copy()
     poses = frames.poses_camera[indices].copy()
     if mirror:
@@ -146,6 +166,8 @@ def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mi
         flip = rng.random(len(indices)) < 0.5
         joints_2d[flip] = joints_2d[flip][:, DETECTED_FLIP_PERMUTATION] * np.float32([-1, 1])
         poses[flip] = poses[flip][:, FLIP_PERMUTATION] * np.float32([-1, 1, 1])
+    if noise_model is not None:
+        joints_2d = add_front_end_noise(rng, joints_2d, noise_model)
     if ranking not in RANKINGS:
         raise ValueError(f'ranking must be one of {RANKINGS}, got {ranking!r}')
     depths = poses[:, DETECTED_JOINTS, 2]

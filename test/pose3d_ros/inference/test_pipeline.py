@@ -71,11 +71,14 @@ def test_onnx_runtime_and_pytorch_backends_agree_end_to_end(checkpoints):
         (detection,) = pipeline.people(image)
         results.append((detection, pipeline.lift(detection, focal=(150.0, 150.0), center=(80.0, 60.0))))
         assert pipeline.stages == (*STAGES, 'lifter') and all(ms > 0 for ms in pipeline.stage_ms.values())
-    (torch_detection, torch_pose), (onnx_detection, onnx_pose) = results
+    (torch_detection, torch_lifted), (onnx_detection, onnx_lifted) = results
     np.testing.assert_allclose(onnx_detection.probabilities, torch_detection.probabilities, atol=1e-4)
     np.testing.assert_allclose(onnx_detection.confidence, torch_detection.confidence, atol=1e-4)
-    np.testing.assert_allclose(onnx_pose, torch_pose, atol=1e-2)
-    assert torch_pose.shape == (17, 3) and np.all(torch_pose[ROOT] == 0)
+    np.testing.assert_allclose(onnx_lifted.pose_m, torch_lifted.pose_m, atol=1e-5)
+    assert torch_lifted.pose_m.shape == (17, 3) and np.all(torch_lifted.pose_m[ROOT] == 0)
+    assert (torch_lifted.root is None) == (onnx_lifted.root is None)
+    if torch_lifted.root is not None:
+        np.testing.assert_allclose(onnx_lifted.root, torch_lifted.root, rtol=1e-3)
     assert sorted(path.suffix for path in (checkpoints['cache_dir'] / 'onnx').iterdir()) == ['.onnx'] * 3
 
 

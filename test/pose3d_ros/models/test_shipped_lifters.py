@@ -14,9 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parents[3] / 'docs' / 'results.md'
-# | `lifter_dpnet.pt` | 1 | detections | noisy | 9 | 52.3 |  in the "Shipped checkpoints" table
-ROW = re.compile(r'^\| `(lifter_\w+\.pt)` \| ([123]) \| (ground_truth|detections) \| '
-                 r'(none|ground_truth|noisy) \| ([\d ]+) \| ([\d.]+) \|', re.MULTILINE)
+NOISE = Path(__file__).resolve().parents[3] / 'training' / 'noise'
+# | `lifter_dpnet.pt` | 1 | detections | noisy | 9 | 52.3 | 170.2 |  in the "Shipped checkpoints" table;
+# 2D `ground_truth+<model>` adds training/noise/<model>.npz, ranking `noisy:<file>` flips with
+# training/noise/<file>.npy's per-pair accuracies.
+ROW = re.compile(r'^\| `(lifter_\w+\.pt)` \| ([123]) \| (ground_truth|detections)(?:\+(\w+))? \| '
+                 r'(none|ground_truth|noisy)(?::(\w+))? \| ([\d ]+) \| ([\d.]+) \| ([\d.]+) \|', re.MULTILINE)
 ROWS = ROW.findall(RESULTS.read_text())
 
 
@@ -31,12 +34,16 @@ def test_the_default_lifter_and_every_documented_one_loads():
 
 
 @needs_h36m
-@pytest.mark.parametrize('name, protocol, inputs, ranking, subjects, documented', ROWS)
-def test_evaluation_reproduces_the_documented_error(name, protocol, inputs, ranking, subjects,
-                                                    documented, tmp_path):
+@pytest.mark.parametrize('name, protocol, inputs, noise, ranking, pairs, subjects, documented, mrpe', ROWS)
+def test_evaluation_reproduces_the_documented_error(name, protocol, inputs, noise, ranking, pairs, subjects,
+                                                    documented, mrpe, tmp_path):
     report = tmp_path / 'report.json'
-    assert evaluate_lifter.main([
-        '--checkpoint', str(WEIGHTS_DIR / name), '--data', str(H36M_ROOT), '--protocol', protocol,
-        '--inputs-2d', inputs, '--ranking', ranking, '--subjects', *subjects.split(),
-        '--json', str(report)]) == 0
-    assert json.loads(report.read_text())['mpjpe_mm'] == pytest.approx(float(documented), abs=0.06)
+    arguments = ['--checkpoint', str(WEIGHTS_DIR / name), '--data', str(H36M_ROOT), '--protocol', protocol,
+                 '--inputs-2d', inputs, '--ranking', ranking, '--subjects', *subjects.split(),
+                 '--json', str(report)]
+    arguments += ['--front-end-noise', str(NOISE / f'{noise}.npz')] if noise else []
+    arguments += ['--pair-accuracy', str(NOISE / f'{pairs}.npy')] if pairs else []
+    assert evaluate_lifter.main(arguments) == 0
+    result = json.loads(report.read_text())
+    assert result['mpjpe_mm'] == pytest.approx(float(documented), abs=0.06)
+    assert result['mrpe_mm'] == pytest.approx(float(mrpe), abs=0.06)

@@ -134,10 +134,9 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
     assert info.distortion_model == 'plumb_bob' and list(info.d) == [0.0] * 5
     np.testing.assert_array_equal(info.k, [focal, 0, width / 2, 0, focal, height / 2, 0, 0, 1])
     np.testing.assert_array_equal(info.p, [focal, 0, width / 2, 0, 0, focal, height / 2, 0, 0, 0, 1, 0])
-    person_id, indices, joints_m, _ = messages.skeleton_from_msg(truth)
+    person_id, indices, joints_m, _, root = messages.skeleton_from_msg(truth)
     assert person_id == 0 and indices.tolist() == list(range(NUM_JOINTS)) and truth.root_known
-    root = truth.root_position
-    absolute = joints_m + (root.x, root.y, root.z)
+    absolute = joints_m + root
 
     # The person is drawn where the ground truth projects: the pixels around every projected joint
     # differ from the (seeded, fixed) background, and nothing far from the joints does.

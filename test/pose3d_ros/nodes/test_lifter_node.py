@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rclpy.duration import Duration
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, RegionOfInterest
 from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import messages
@@ -22,7 +24,7 @@ from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skel
 from pose3d_ros.nodes.lifter import DIAGNOSTIC_KEYS, PERSON_PALETTE, Intrinsics, intrinsics_from_camera_info
 from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
 from pose3d_ros.ranking import ranking_matrix
-from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -33,6 +35,9 @@ FRAME_ID = 'test_optical_frame'
 # 46-67 mm per frame over the clip's first second (what this test sees; the whole clip: 47 mm mean,
 # 38-67 mm). Bounds ~1.5x those.
 MEAN_MPJPE_BOUND_MM, FRAME_MPJPE_BOUND_MM = 80.0, 100.0
+# Root position error over the same frames, as a fraction of the depth (the lifter's scale against
+# the walker's: a few per cent).
+ROOT_ERROR_BOUND = 0.10
 
 # A person 4 m in front of a 1000 px pinhole camera, for the probe's own frames.
 _JOINTS_MM = np.array([[0, 0, 4000], [-130, 10, 4000], [-130, 460, 4050], [-130, 900, 4000],
@@ -189,11 +194,13 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
     for array in probe.skeletons[start:]:
         assert array.header.frame_id == FRAME_ID
         assert stamp_ns(array) in probe.truth or not heard[0] <= stamp_ns(array) <= heard[1]
-    errors = []
+    errors, root_errors = [], []
     for array in paired():
         assert [person.id for person in array.people] == [0] and array.people[0].header == array.header
         skeleton = array.people[0]
-        assert skeleton.root_relative and not skeleton.root_known
+        assert skeleton.root_relative and skeleton.root_known
+        covariance = np.array(skeleton.root_covariance).reshape(3, 3)
+        assert np.allclose(covariance, covariance.T) and np.all(np.linalg.eigvalsh(covariance) > 0)
         assert skeleton.model == 'dpnet:lifter_dpnet.pt'
         person = messages.skeleton_from_msg(skeleton)
         assert person.joint_indices.tolist() == list(range(NUM_JOINTS)) and np.all(person.confidence == 1.0)
@@ -201,22 +208,24 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
         truth = messages.skeleton_from_msg(probe.truth[stamp_ns(array)])
         assert truth.id == person.id
         errors.append(np.linalg.norm(person.positions - truth.positions, axis=1).mean() * 1000)
+        root_errors.append(np.linalg.norm(person.root - truth.root) / truth.root[2])
     latency_ms = [(probe.arrival[stamp_ns(s)] - stamp_ns(s)) / 1e6 for s in paired()]
-    print(f'replay -> lifter: MPJPE {np.mean(errors):.1f} mm (max {np.max(errors):.1f}) over '
-          f'{len(errors)} frames; stamp -> skeleton latency median {np.median(latency_ms):.1f} ms, '
-          f'max {np.max(latency_ms):.1f} ms')
+    print(f'replay -> lifter: MPJPE {np.mean(errors):.1f} mm (max {np.max(errors):.1f}), root position error '
+          f'{np.mean(root_errors):.1%} of the depth, over {len(errors)} frames; stamp -> skeleton latency median '
+          f'{np.median(latency_ms):.1f} ms, max {np.max(latency_ms):.1f} ms')
     assert np.mean(errors) < MEAN_MPJPE_BOUND_MM and np.max(errors) < FRAME_MPJPE_BOUND_MM, errors
+    assert np.mean(root_errors) < ROOT_ERROR_BOUND, root_errors
     assert np.median(latency_ms) < 500.0, latency_ms
 
     # Markers: one array per frame, DELETEALL then the person's, same header, the lifetime, the
-    # root 3 m out.
-    stamps = {stamp_ns(s) for s in paired()}
-    arrays = [a for a in probe.markers if a.markers and stamp_ns(a.markers[0]) in stamps]
+    # skeleton drawn where it stands.
+    roots = {stamp_ns(s): s.people[0].root_position for s in paired()}
+    arrays = [a for a in probe.markers if a.markers and stamp_ns(a.markers[0]) in roots]
     assert len(arrays) >= 15
     for array in arrays:
         markers = check_frame_markers(array, {0: False})
         assert all((m.lifetime.sec, m.lifetime.nanosec) == (0, 300_000_000) for m in markers.values())
-        assert markers['person_0/joints', 0].pose.position.z == pytest.approx(3.0)
+        assert markers['person_0/joints', 0].pose.position == roots[stamp_ns(array.markers[0])]
         assert len(markers['person_0/bones', 0].points) == 2 * (NUM_JOINTS - 1)
 
     # Ranking edges on request, a live parameter; off again, the next frame's DELETEALL removes them.
@@ -252,8 +261,9 @@ def test_several_people_are_lifted_with_their_ids_and_people_who_left_disappear(
     def person(person_id, pixels):
         return (lambda header: keypoints(header, person_id, pixels)), (lambda header: ranking(header, person_id))
 
-    lone, _ = probe.wait_output(probe.publish_frame(), 'the lone person')  # for comparison
     (k9, r9), (k4, r4), (k1, r1) = person(9, PIXELS), person(4, MIRRORED_PIXELS), person(1, PIXELS + (-400, 0))
+    k7, r7 = person(7, PIXELS)  # for comparison, a first frame of its id as id 9's (nothing to smooth)
+    lone, _ = probe.wait_output(probe.publish_frame([k7], [r7]), 'the lone person')
     stamp = probe.publish_frame([k9, k4, k1], [r1, r9, r4])  # the ranking array in another order
     skeletons, markers = probe.wait_output(stamp, 'the frame with three people')
     assert [s.id for s in skeletons.people] == [1, 4, 9]
@@ -273,9 +283,13 @@ def test_several_people_are_lifted_with_their_ids_and_people_who_left_disappear(
         hip = drawn[f'person_{person_id}/joints', 0].color
         assert (hip.r, hip.g, hip.b, hip.a) == pytest.approx(colour)
     assert drawn['person_1/joints', 11].color == drawn['person_4/joints', 11].color  # l_shoulder: left colour
-    # The root goes on its own 2D root's ray at display_depth_m: people apart in the image are apart here.
+    # Each is drawn where they stand: the probe's person stands 4 m out; id 1, 400 px to the left of
+    # id 9, stands 1.6 m to its left.
     roots = {i: drawn[f'person_{i}/joints', 0].pose.position for i in (1, 4, 9)}
-    assert roots[1].x < roots[9].x and all(p.z == pytest.approx(3.0) for p in roots.values())
+    placed = {s.id: messages.skeleton_from_msg(s).root for s in skeletons.people}
+    assert all(roots[i] == skeletons.people[k].root_position for k, i in enumerate((1, 4, 9)))
+    np.testing.assert_allclose(placed[9], _JOINTS_MM[ROOT] / 1000, atol=0.15 * 4.0)  # the lifter's scale
+    assert placed[9][0] - placed[1][0] == pytest.approx(400 / 1000 * placed[9][2], rel=0.05)
 
     # Next frame: only id 4 is left; DELETEALL first, so ids 1 and 9 vanish from RViz at once.
     stamp = probe.publish_frame([k4], [r4])
@@ -288,6 +302,65 @@ def test_several_people_are_lifted_with_their_ids_and_people_who_left_disappear(
     skeletons, markers = probe.wait_output(stamp, 'the empty frame')
     assert skeletons.people == [] and skeletons.header.frame_id == FRAME_ID
     check_frame_markers(markers, {})
+
+
+
+def test_placed_people_are_broadcast_on_tf_until_turned_off(probe):
+    probe.bring_up()
+    probe.lift_one('a first frame')
+    heard = []
+    probe.node.create_subscription(TFMessage, '/tf', heard.append, 100)
+    probe.spin_until(lambda: probe.node.count_publishers('/tf') > 0, 5.0, 'the lifter on /tf')
+    people = [(lambda header: keypoints(header, 5, PIXELS), lambda header: ranking(header, 5)),
+              (lambda header: keypoints(header, 6, MIRRORED_PIXELS), lambda header: ranking(header, 6))]
+    stamp = probe.publish_frame(*map(list, zip(*people)))
+    skeletons, _ = probe.wait_output(stamp, 'two people')
+    probe.spin_until(lambda: any(stamp_ns(m.transforms[0]) == stamp for m in heard if m.transforms), 5.0,
+                     'their transforms on /tf')
+    transforms = next(m for m in heard if m.transforms and stamp_ns(m.transforms[0]) == stamp).transforms
+    assert [t.child_frame_id for t in transforms] == [f'person/{i}/{name}' for i in (5, 6) for name in JOINT_NAMES]
+    assert {t.header.frame_id for t in transforms} == {FRAME_ID} and all(t.transform.rotation.w == 1 for t in transforms)
+    for k, skeleton in enumerate(skeletons.people):
+        person = messages.skeleton_from_msg(skeleton)
+        translations = [(t.transform.translation.x, t.transform.translation.y, t.transform.translation.z)
+                        for t in transforms[k * NUM_JOINTS:(k + 1) * NUM_JOINTS]]
+        np.testing.assert_allclose(translations, person.positions + person.root, atol=1e-12)
+    probe.set_parameters_(publish_tf=False)
+    stamp = probe.publish_frame(*map(list, zip(*people)))
+    probe.wait_output(stamp, 'a frame without tf')
+    probe.spin_for(0.3)
+    assert not any(m.transforms and stamp_ns(m.transforms[0]) == stamp for m in heard)
+    probe.set_parameters_(publish_tf=True)
+
+
+def test_smoothing_steadies_each_persons_pose_and_root_and_turns_off(probe):
+    rng = np.random.default_rng(0)
+    jittered = PIXELS + rng.normal(0.0, 4.0, (30, *PIXELS.shape))  # a person standing still, 4 px noise
+
+    def jitter_mm(person_id, frames):
+        """Mean |second difference| of the joints and roots of a person fed `frames`, stamped 30 Hz apart."""
+        joints, start = [], probe.node.get_clock().now()
+        for k, pixels in enumerate(frames):
+            header = Header(stamp=(start + Duration(nanoseconds=k * 1_000_000_000 // 30)).to_msg(), frame_id=FRAME_ID)
+            stamp = probe.publish_frame([lambda header: keypoints(header, person_id, pixels)],
+                                        [lambda header: ranking(header, person_id)], header)
+            person = messages.skeleton_from_msg(probe.wait_output(stamp, f'frame of id {person_id}')[0].people[0])
+            joints.append(person.positions + person.root)
+        return np.abs(np.diff(joints, n=2, axis=0)).mean() * 1000
+
+    probe.bring_up()
+    probe.lift_one('a first frame')
+    smoothed = jitter_mm(31, jittered)
+    probe.to_unconfigured()
+    probe.set_parameters_(smoothing=False)
+    probe.bring_up()
+    probe.lift_one('a first frame without smoothing')  # camera_info again
+    raw = jitter_mm(32, jittered)
+    probe.to_unconfigured()
+    probe.set_parameters_(smoothing=True)
+    print(f'lifter, a still person with 4 px noise at 30 Hz: jitter {raw:.1f} mm/frame^2 unsmoothed, '
+          f'{smoothed:.1f} smoothed')
+    assert smoothed < 0.5 * raw
 
 
 def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):

@@ -1,0 +1,102 @@
+"""Where a person is: the root (pelvis) position in the camera's optical frame, in metres.
+
+A monocular lifter gives the pose relative to the root. The translation T that places it is the
+one whose projection fits the person's 2D joints: with normalized undistorted coordinates
+(u_j, v_j) and root-relative joints X_j, (X_j + T) projects onto (u_j, v_j) when
+
+    T_x - u_j T_z = u_j X_jz - X_jx    and    T_y - v_j T_z = v_j X_jz - X_jy,
+
+linear in T (3DMPPE and VideoPose3D's trajectory models solve the same geometry with a network).
+Solved by confidence-weighted least squares, iteratively reweighted so that joints far off
+(a wrong wrist, a swapped leg: the front end's gross errors) stop pulling: a Cauchy weight
+1 / (1 + (e / c)^2) on each joint's image error e, with c a fraction of the person's torso in the
+image. The scale of X_j is the lifter's (trained on
+Human3.6M adults), and T scales with it: a person 10 % smaller than the lifter thinks stands 10 %
+closer. The covariance therefore adds that scale uncertainty along T to the least-squares one;
+where the person's height is known, scale_to_height rescales the pose before solving.
+"""
+import numpy as np
+
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, torso_lengths
+
+# Relative standard deviation of an adult's size about the lifter's Human3.6M scale (body height
+# varies about 4 % within a sex and 7 % across both).
+SCALE_STD = 0.07
+# Joints below this confidence do not pull the root (a consumer's threshold would be similar).
+MIN_CONFIDENCE = 0.2
+# Robust reweighting: the Cauchy scale as a fraction of the torso's image length (the real front
+# end's median joint error is about 0.1 torso, its gross errors a torso or more), and the passes.
+CAUCHY_TORSO_FRACTION = 0.3
+ROBUST_PASSES = 4
+# Standing height: the leg (ankle, knee, hip) and the trunk (pelvis, spine, thorax, neck, head)
+# chains make about 90 % of it; the ankle above the floor and the skull above the head joint
+# the rest (in proportion, so a pose scaled by s has a height scaled by s).
+CHAINS_PER_HEIGHT = 0.9
+_LEGS = [[JOINT_NAMES.index(f'{side}_{part}') for part in ('foot', 'knee', 'hip')] for side in 'rl']
+_TRUNK = [JOINT_NAMES.index(name) for name in ('hip', 'spine', 'thorax', 'neck_nose', 'head')]
+
+
+def standing_height(poses_m):
+    """Height of (..., 17, 3) poses (m) if they stood straight: mean leg plus trunk chain lengths
+    over CHAINS_PER_HEIGHT -> (...)."""
+    poses_m = np.asarray(poses_m, np.float64)
+
+    def chain(joints):
+        return np.linalg.norm(np.diff(poses_m[..., joints, :], axis=-2), axis=-1).sum(axis=-1)
+    return (np.mean([chain(leg) for leg in _LEGS], axis=0) + chain(_TRUNK)) / CHAINS_PER_HEIGHT
+
+
+def scale_to_height(poses_m, body_height_m):
+    """(..., 17, 3) poses rescaled to the given standing height (a body-height prior)."""
+    poses_m = np.asarray(poses_m, np.float64)
+    return poses_m * (body_height_m / standing_height(poses_m))[..., None, None]
+
+
+def root_positions(poses_m, normalized, confidence):
+    """Batched: (F, 17, 3) root-relative poses (m), their (F, 16, 2) DETECTED_JOINTS in normalized
+    undistorted image coordinates and (F, 16) confidences -> (roots (F, 3) m, covariances
+    (F, 3, 3) m^2), NaN for a person with fewer than 3 joints confident enough, non-finite inputs,
+    or a place behind the camera."""
+    poses_m, normalized = np.asarray(poses_m, np.float64), np.asarray(normalized, np.float64)
+    confidence = np.asarray(confidence, np.float64)
+    weights = np.where(confidence >= MIN_CONFIDENCE, confidence, 0.0)
+    usable = ((np.count_nonzero(weights, axis=1) >= 3) & np.isfinite(normalized).all(axis=(1, 2))
+              & np.isfinite(poses_m).all(axis=(1, 2)))
+    joints = np.where(usable[:, None, None], poses_m[:, DETECTED_JOINTS], 0.0)
+    u, v = (np.where(usable[:, None], normalized[..., axis], 0.0) for axis in (0, 1))
+    zeros, ones = np.zeros_like(u), np.ones_like(u)
+    # Rows x then y per joint: (F, 32, 3) design, (F, 32) target, (F, 32) weights.
+    design = np.concatenate([np.stack([ones, zeros, -u], axis=-1), np.stack([zeros, ones, -v], axis=-1)], axis=1)
+    target = np.concatenate([u * joints[..., 2] - joints[..., 0], v * joints[..., 2] - joints[..., 1]], axis=1)
+    base = np.concatenate([weights, weights], axis=1) * usable[:, None]
+    scale = CAUCHY_TORSO_FRACTION * np.maximum(torso_lengths(np.where(usable[:, None, None], normalized, 0.0)), 1e-6)
+    w = base
+    for step in range(ROBUST_PASSES + 1):
+        normal = np.einsum('fri,fr,frj->fij', design, w, design) + np.eye(3) * ~usable[:, None, None]
+        solvable = usable & (np.abs(np.linalg.det(normal)) > 1e-12)
+        inverse = np.linalg.inv(np.where(solvable[:, None, None], normal, np.eye(3)))
+        roots = np.einsum('fij,frj,fr,fr->fi', inverse, design, w, target)
+        # Each row's residual is an image error times that joint's depth (about the root's).
+        residual = np.einsum('fri,fi->fr', design, roots) - target
+        if step == ROBUST_PASSES:
+            break
+        error = np.hypot(*np.split(residual, 2, axis=1)) / np.maximum(np.abs(roots[:, 2:]), 1e-6)
+        robust = 1.0 / (1.0 + (error / scale[:, None]) ** 2)
+        w = base * np.concatenate([robust, robust], axis=1)
+    usable = solvable & (roots[:, 2] > 0)
+    # The reweighted residuals' variance scales (A^T W A)^-1, plus the scale uncertainty along T.
+    dof = np.maximum(np.count_nonzero(base, axis=1) - 3, 1)
+    variance = (w * residual ** 2).sum(axis=1) / dof
+    covariances = variance[:, None, None] * inverse + SCALE_STD ** 2 * np.einsum('fi,fj->fij', roots, roots)
+    roots[~usable], covariances[~usable] = np.nan, np.nan
+    return roots, covariances
+
+
+def root_position(pose_m, normalized, confidence):
+    """One person: (17, 3) root-relative pose (m), its (16, 2) DETECTED_JOINTS in normalized
+    undistorted image coordinates and their (16,) confidences -> (root (3,) m, covariance (3, 3)
+    m^2), or None when fewer than 3 joints are confident enough or the person would stand behind
+    the camera."""
+    roots, covariances = root_positions(np.asarray(pose_m)[None], np.asarray(normalized)[None],
+                                        np.asarray(confidence)[None])
+    return None if np.isnan(roots[0, 0]) else (roots[0], covariances[0])

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from pose3d_ros import root
+from pose3d_ros.root import SCALE_STD, root_position, scale_to_height, standing_height
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, ROOT
+from training.datasets.h36m import DEFAULT_ROOT, load_h36m
+
+
+@pytest.fixture(scope='module')
+def poses_m():
+    """Human3.6M S9 poses in camera 1's frame, metres (every 50th frame of its recordings)."""
+    if not DEFAULT_ROOT.is_dir():
+        pytest.fail(f'{DEFAULT_ROOT} is missing: the shared Human3.6M copy must sit beside the checkout')
+    with pytest.warns(UserWarning):
+        sequences = load_h36m(DEFAULT_ROOT, [9], cameras=[1])
+    return np.concatenate([s.poses_camera[::50] for s in sequences]) / 1000.0
+
+
+def project(pose_m):
+    return pose_m[DETECTED_JOINTS, :2] / pose_m[DETECTED_JOINTS, 2:]
+
+
+def test_exact_poses_are_placed_exactly(poses_m):
+    for pose in poses_m[:20]:
+        root, covariance = root_position(pose - pose[ROOT], project(pose), np.ones(16))
+        np.testing.assert_allclose(root, pose[ROOT], atol=1e-9)
+        # Exact 2D leaves only the scale uncertainty, along the ray through the root.
+        np.testing.assert_allclose(covariance, SCALE_STD ** 2 * np.outer(root, root), atol=1e-9)
+
+
+def test_a_smaller_pose_stands_closer_and_a_height_prior_puts_it_back(poses_m):
+    pose = poses_m[0]
+    relative = pose - pose[ROOT]
+    root, _ = root_position(0.9 * relative, project(pose), np.ones(16))
+    np.testing.assert_allclose(root, 0.9 * pose[ROOT], rtol=1e-9)
+    height = standing_height(relative)
+    assert 1.6 < height < 2.0  # S9, metres
+    rescaled = scale_to_height(0.9 * relative, height)
+    np.testing.assert_allclose(root_position(rescaled, project(pose), np.ones(16))[0], pose[ROOT], rtol=1e-9)
+
+
+def test_a_joint_far_off_stops_pulling_and_unconfident_ones_are_ignored(poses_m, monkeypatch):
+    pose = poses_m[3]
+    relative = pose - pose[ROOT]
+    pixels_off = project(pose).copy()
+    wrist = list(DETECTED_JOINTS).index(JOINT_NAMES.index('l_wrist'))
+    pixels_off[wrist] += 0.2  # a wrong wrist, about two torsos off in the image
+    confidence = np.ones(16)
+    reweighted, _ = root_position(relative, pixels_off, confidence)
+    with monkeypatch.context() as patch:
+        patch.setattr(root, 'ROBUST_PASSES', 0)  # plain weighted least squares
+        plain, _ = root_position(relative, pixels_off, confidence)
+    pull, robust_pull = (np.linalg.norm(placed - pose[ROOT]) for placed in (plain, reweighted))
+    assert pull > 0.1 and robust_pull < 0.25 * pull  # the wrist's pull is mostly reweighted away
+    confidence[wrist] = 0.1  # below MIN_CONFIDENCE: not used at all
+    ignored, covariance = root_position(relative, pixels_off, confidence)
+    np.testing.assert_allclose(ignored, pose[ROOT], atol=1e-9)
+    # Noisy 2D widens the covariance beyond the scale part.
+    noisy = project(pose) + np.random.default_rng(0).normal(0, 0.005, (16, 2))
+    _, noisy_covariance = root_position(relative, noisy, np.ones(16))
+    assert np.all(np.diag(noisy_covariance) > np.diag(covariance))
+
+
+def test_too_few_joints_or_a_person_behind_the_camera_is_not_placed(poses_m):
+    pose = poses_m[0]
+    confidence = np.zeros(16)
+    confidence[:2] = 1.0
+    assert root_position(pose - pose[ROOT], project(pose), confidence) is None
+    behind = pose * np.array([1.0, 1.0, -1.0])
+    assert root_position(behind - behind[ROOT], project(behind), np.ones(16)) is None
+    assert root_position(pose - pose[ROOT], np.full((16, 2), np.nan), np.ones(16)) is None

@@ -1,0 +1,49 @@
+"""The front end's noise model: residuals in torso lengths and the project's joints, left-right
+labelling matched, the mixture fitted in torso units, and the shipped model sane."""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from pose3d_ros.skeleton import DETECTED_JOINTS, LSP_TO_DETECTED
+from training.datasets.keypoints import AnnotatedImage, AnnotatedPerson
+from training.datasets.lifting import front_end_noise_model
+from training.fit_front_end_noise import LSP_SWAP, best_labelling, fit
+from training.fit_joint_regressor import prior_weights
+
+NOISE = Path(__file__).resolve().parents[2] / 'training' / 'noise'
+
+
+def test_residuals_are_torso_lengths_and_exchanged_labels_are_matched():
+    rng = np.random.default_rng(0)
+    weights = prior_weights()  # each LSP joint from its same-name landmarks
+    regressor = SimpleNamespace(matrix=LSP_TO_DETECTED @ weights)
+    images, landmarks = [], rng.uniform(0, 300, (200, 33, 2))
+    for number, marks in enumerate(landmarks):
+        person = AnnotatedPerson(weights @ marks, np.ones(14, bool))
+        # The annotation sits 0.1 torso to the right of the front end's joints.
+        person.joints = person.joints + [0.1 * person.torso_size(), 0.0]
+        if number % 2:  # labelled from the viewer's side
+            person.joints = person.joints[LSP_SWAP]
+        images.append(AnnotatedImage(None, [person]))
+    residuals, exchanged = best_labelling(landmarks, images, regressor)
+    assert exchanged == pytest.approx(0.5) and residuals.shape == (200, len(DETECTED_JOINTS), 2)
+    np.testing.assert_allclose(residuals, np.broadcast_to([-0.1, 0.0], residuals.shape), atol=1e-9)
+    model = fit(residuals + rng.normal(0, 0.02, residuals.shape), rng)
+    assert model.unit == 'torso'
+    mean = np.einsum('jk,jkc->jc', model.weights, model.means)
+    np.testing.assert_allclose(mean, np.tile([-0.1, 0.0], (16, 1)), atol=0.01)
+
+
+def test_the_shipped_noise_model_and_pair_accuracies_load():
+    model = front_end_noise_model(NOISE / 'blazepose_full_2d.npz')
+    spread = np.sqrt(np.einsum('jk,jkcc->j', model.weights, model.covariances))
+    assert np.all((spread > 0.02) & (spread < 2.0))  # torso lengths
+    report = json.loads((NOISE / 'blazepose_full_2d.json').read_text())
+    assert report['photos'] > 5000 and 'im08401' not in report['landmarks']  # LSPET training split only
+    pairs = np.load(NOISE / 'blazepose_full_pairs.npy')
+    off_diagonal = pairs[~np.eye(16, dtype=bool)]
+    assert pairs.shape == (16, 16) and 0.7 < np.nanmean(off_diagonal) < 0.95
+    np.testing.assert_allclose(pairs, pairs.T, equal_nan=True)
