@@ -13,11 +13,14 @@ conversion itself is done by a maintained library:
 
 `CONVERTER` says which one this process uses. Compressed images are decoded with OpenCV
 (`cv2.imdecode`), after the JPEG / PNG header's size has been checked against `max_pixels`.
+Depth images (`depth_to_msg`, `depth_from_msg`) are plain arrays: 16UC1 millimetres or 32FC1
+metres, checked the same way.
 
 Only 8-bit encodings are accepted (`ENCODINGS`): is_bigendian is irrelevant for them and ignored.
 """
 import array
 import struct
+import sys
 
 import cv2
 import numpy as np
@@ -66,6 +69,49 @@ def image_to_msg(header, rgb):
     data.frombytes(np.ascontiguousarray(rgb).data)  # one copy, no per-element checks
     msg.data = data
     return msg
+
+
+# Depth images: the ROS conventions (REP 118): 16UC1 (or mono16) in millimetres, 32FC1 in metres;
+# 0 (and NaN) mean no measurement.
+DEPTH_ENCODINGS = {'16UC1': (np.uint16, 1000.0), 'mono16': (np.uint16, 1000.0), '32FC1': (np.float32, 1.0)}  # units per metre
+
+
+def depth_to_msg(header, depth_mm):
+    """sensor_msgs/Image (16UC1, millimetres) from an (H, W) uint16 array."""
+    depth_mm = np.asarray(depth_mm)
+    if depth_mm.ndim != 2 or depth_mm.dtype != np.uint16:
+        raise ValueError(f'depth_to_msg needs an (H, W) uint16 array, got {depth_mm.shape} {depth_mm.dtype}')
+    height, width = depth_mm.shape
+    msg = Image(header=header, height=height, width=width, encoding='16UC1',
+                is_bigendian=int(sys.byteorder == 'big'), step=width * 2)
+    data = array.array('B')
+    data.frombytes(np.ascontiguousarray(depth_mm).view(np.uint8).data)
+    msg.data = data
+    return msg
+
+
+def depth_from_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
+    """(H, W) float32 metres from a depth sensor_msgs/Image (16UC1 / mono16 mm, 32FC1 m), NaN where
+    there is no measurement; ValueError naming the field for a malformed one."""
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ValueError(f'depth Image.encoding {msg.encoding!r} is not a depth encoding (supported: '
+                         f'{", ".join(DEPTH_ENCODINGS)})')
+    dtype, per_metre = DEPTH_ENCODINGS[msg.encoding]
+    width, height, step = msg.width, msg.height, msg.step
+    _check_size('depth Image', width, height, max_pixels)
+    row_bytes = width * np.dtype(dtype).itemsize
+    if step < row_bytes:
+        raise ValueError(f'depth Image.step {step} is smaller than width * bytes per pixel = {row_bytes} '
+                         f'({msg.encoding})')
+    data = _as_bytes(msg.data)
+    if data.size < step * height:
+        raise ValueError(f'depth Image.data has {data.size} bytes, fewer than step * height = '
+                         f'{step * height} (truncated)')
+    rows = np.ascontiguousarray(data[:step * height].reshape(height, step)[:, :row_bytes])
+    values = rows.view(np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')).astype(np.float32)
+    metres = values / np.float32(per_metre)
+    metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
+    return metres
 
 
 def _check_size(kind, width, height, max_pixels):

@@ -79,6 +79,7 @@ class Rendering:
     pose_camera: np.ndarray  # (17, 3) float32 mm, the camera-frame pose
     focal: float             # crop pixels per unit of normalized image coordinates
     head_size: float         # crop pixels: the drawn head from its bottom (MPII's upper neck) to its top
+    surface_mm: np.ndarray   # (S, S) float32: the drawn body's depth along the optical axis, inf elsewhere
 
 
 def _unit(vector):
@@ -335,7 +336,7 @@ def render_person(rng, pose_camera, size, appearance=None, intrinsics=None, back
                      depths=joints[:, 2].astype(np.float32),
                      visible=visibility(buffers, joints_2d, joints[:, 2], body_radii),
                      pose_camera=pose_camera.astype(np.float32), focal=float(focal),
-                     head_size=head_size_px(anchors, radii[_HEAD_PART], focal))
+                     head_size=head_size_px(anchors, radii[_HEAD_PART], focal), surface_mm=buffers.depth)
 
 
 def head_size_px(anchors, head_radii, focal):

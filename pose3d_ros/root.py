@@ -10,9 +10,8 @@ linear in T (3DMPPE and VideoPose3D's trajectory models solve the same geometry 
 Solved by confidence-weighted least squares, iteratively reweighted so that joints far off
 (a wrong wrist, a swapped leg: the front end's gross errors) stop pulling: a Cauchy weight
 1 / (1 + (e / c)^2) on each joint's image error e, with c a fraction of the person's torso in the
-image. The scale of X_j is the lifter's (trained on
-Human3.6M adults), and T scales with it: a person 10 % smaller than the lifter thinks stands 10 %
-closer. The covariance therefore adds that scale uncertainty along T to the least-squares one;
+image. The scale of X_j is the lifter's (trained on Human3.6M adults), and T scales with it: a
+person 10 % smaller than the lifter thinks stands 10 % closer. The covariance therefore adds that scale uncertainty along T to the least-squares one;
 where the person's height is known, scale_to_height rescales the pose before solving.
 """
 import numpy as np
@@ -100,3 +99,54 @@ def root_position(pose_m, normalized, confidence):
     roots, covariances = root_positions(np.asarray(pose_m)[None], np.asarray(normalized)[None],
                                         np.asarray(confidence)[None])
     return None if np.isnan(roots[0, 0]) else (roots[0], covariances[0])
+
+
+# A depth camera sees the body's surface; a joint lies about its body part's radius behind it
+# (adult anthropometry, metres): the pelvis and chest ~10 cm, the head ~9, knees and shoulders ~5,
+# elbows, ankles and wrists 3-4.
+SURFACE_TO_JOINT_M = dict(hip=0.10, r_hip=0.08, l_hip=0.08, r_knee=0.05, l_knee=0.05, r_foot=0.04, l_foot=0.04,
+                          thorax=0.10, neck_nose=0.05, head=0.09, l_shoulder=0.05, r_shoulder=0.05,
+                          l_elbow=0.04, r_elbow=0.04, l_wrist=0.03, r_wrist=0.03)
+_SURFACE_OFFSETS = np.array([SURFACE_TO_JOINT_M[JOINT_NAMES[j]] for j in DETECTED_JOINTS])
+# Joints whose depth reads more than this from the candidates' median (background seen past a
+# thin limb, another person) are left out.
+DEPTH_INLIER_M = 0.3
+DEPTH_WINDOW_PX = 2  # the median of a (2 r + 1)^2 window around each joint
+MIN_DEPTH_JOINTS = 3
+
+
+def refine_with_depth(pose_m, root, covariance, pixels, confidence, depth_m, min_confidence=0.5):
+    """A placed person refined with a registered depth image: (17, 3) root-relative pose (m), its
+    root (3,) and covariance (3, 3), the (16, 2) DETECTED_JOINTS pixels (in the depth image's
+    pixels) and (16,) confidences, and (H, W) depths along the optical axis (m, NaN where
+    unmeasured) -> (pose, root, covariance), or None when fewer than MIN_DEPTH_JOINTS confident
+    joints read a consistent depth.
+
+    Each confident joint's depth is read (window median) and moved its SURFACE_TO_JOINT_M behind
+    the surface; minus its depth relative to the root, each gives a candidate root depth. Their robust
+    median fixes the scale the image alone cannot: pose and root are scaled by depth / root z
+    (the projection is unchanged), and the covariance's scale part becomes the depths' spread."""
+    height, width = depth_m.shape
+    candidates = []
+    for (x, y), joint_depth, offset, weight in zip(np.round(pixels).astype(int), pose_m[DETECTED_JOINTS, 2],
+                                                   _SURFACE_OFFSETS, confidence):
+        if weight < min_confidence or not (0 <= x < width and 0 <= y < height):
+            continue
+        window = depth_m[max(y - DEPTH_WINDOW_PX, 0):y + DEPTH_WINDOW_PX + 1,
+                         max(x - DEPTH_WINDOW_PX, 0):x + DEPTH_WINDOW_PX + 1]
+        measured = window[np.isfinite(window)]
+        if measured.size:
+            candidates.append(np.median(measured) + offset - joint_depth)
+    candidates = np.asarray(candidates)
+    if candidates.size < MIN_DEPTH_JOINTS:
+        return None
+    inliers = candidates[np.abs(candidates - np.median(candidates)) <= DEPTH_INLIER_M]
+    if inliers.size < MIN_DEPTH_JOINTS:
+        return None
+    depth = float(np.median(inliers))
+    scale = depth / root[2]
+    spread = max(1.4826 * float(np.median(np.abs(inliers - depth))), 0.01)  # MAD as a std, >= 1 cm
+    image_part = covariance - SCALE_STD ** 2 * np.outer(root, root)
+    refined_root = scale * root
+    refined_covariance = scale ** 2 * image_part + (spread / depth) ** 2 * np.outer(refined_root, refined_root)
+    return scale * pose_m, refined_root, refined_covariance

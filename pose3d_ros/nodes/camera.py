@@ -50,7 +50,6 @@ import cv2
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.lifecycle import TransitionCallbackReturn
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -61,6 +60,7 @@ from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pip
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
+from pose3d_ros.nodes.qos import image_qos
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.skeleton import DETECTED_JOINTS
@@ -68,7 +68,6 @@ from pose3d_ros.skeleton import DETECTED_JOINTS
 DEFAULT_HOURGLASS = WEIGHTS_DIR / 'hourglass_small.pt'
 DEFAULT_PRCNN = WEIGHTS_DIR / 'prcnn_small.pt'
 IMAGE_TRANSPORTS = {'raw': (Image, 'image'), 'compressed': (CompressedImage, 'image/compressed')}
-RELIABILITY = {'best_effort': ReliabilityPolicy.BEST_EFFORT, 'reliable': ReliabilityPolicy.RELIABLE}
 OUTPUT_DEPTH = 10
 LATENCY_WINDOW = 100  # frames in the latency medians
 
@@ -93,14 +92,6 @@ def people_msgs(header, people, tie_band):
                                                 person.joints_2d, person.confidence, person.crop_box))
         rankings.append(messages.ranking_msg(header, person.id, DETECTED_JOINTS, person.probabilities, tie_band))
     return messages.keypoints_array_msg(header, keypoints), messages.ranking_array_msg(header, rankings)
-
-
-def image_qos(depth, reliability):
-    """Sensor-data QoS (keep last, volatile) with the given depth and reliability."""
-    if reliability not in RELIABILITY:
-        raise ValueError(f'qos_reliability must be one of {sorted(RELIABILITY)}, got {reliability!r}')
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=RELIABILITY[reliability],
-                      durability=DurabilityPolicy.VOLATILE)
 
 
 def model_file(value, default, what, parameter):

@@ -6,6 +6,10 @@ Publishes (relative names; the runner and launch files put the node in the /pose
   image                  sensor_msgs/Image        rgb8
   ground_truth/skeleton  pose3d_ros/Skeleton3D    source `demo` only: the drawn pose (id 0, 17
                                                   joints, root-relative, root known), same header
+  depth                  sensor_msgs/Image        source `demo` with `publish_depth`: the depth
+                                                  image registered to `image` (16UC1, mm along
+                                                  the optical axis: the walker's surface, a wall
+                                                  at DEMO_WALL_MM behind), same header
 
 `source` selects the input:
   demo    the built-in walker (pose3d_ros.demo_motion) drawn by the project's renderer
@@ -63,6 +67,7 @@ PUBLISH_DEPTH = 5
 DEMO_CACHE_BYTES = 512 << 20  # demo loops larger than this are rendered again on every pass
 MIN_TIMER_NS = 1_000_000      # recorded timing: shortest wait between two frames
 DEMO_PERSON_ID = 0            # the ground truth's id: the walker is the only person in the demo
+DEMO_WALL_MM = 6000           # the demo's depth image: a wall behind the walker
 
 
 class SourceError(Exception):
@@ -76,6 +81,7 @@ class FrameError(Exception):
 @dataclass
 class Frame:
     rgb: np.ndarray                  # (H, W, 3) uint8
+    depth_mm: np.ndarray = None      # (H, W) uint16, registered to rgb (demo)
     camera_info: CameraInfo = None   # None: the node's camera_info for the image's size
     stamp: TimeMsg = None            # the recording's stamp, where it has one
     frame_id: str = None             # the recording's frame_id, where it has one
@@ -180,33 +186,36 @@ class DemoSource:
         rng = np.random.default_rng(seed)
         self.appearance = Appearance.sample(rng)
         self.background = background(rng, self.size)
-        self.cache = [None] * count if count * width * height * 3 <= DEMO_CACHE_BYTES else None
+        self.cache = [None] * count if count * width * height * 5 <= DEMO_CACHE_BYTES else None  # rgb + uint16 depth
         self.index = 0
         self.render_ms = []  # time of each render
         self.report = None   # a line for the log once the first pass is rendered
 
     def render(self, k):
+        """(rgb, depth image in mm: the walker's surface, the wall elsewhere) of clip frame k."""
         started = time.perf_counter()
         rendering = render_person(None, self.joints_mm[k], self.size, self.appearance,
                                   intrinsics=self.intrinsics, background_image=self.background,
                                   camera_effects=False)
         self.render_ms.append((time.perf_counter() - started) * 1000)
-        return rendering.image
+        depth = np.minimum(rendering.surface_mm, DEMO_WALL_MM).round().astype(np.uint16)
+        return rendering.image, depth
 
     def next_frame(self):
         k = self.index % len(self.joints_mm)
         self.index += 1
-        rgb = self.cache[k] if self.cache is not None else None
-        if rgb is None:
-            rgb = self.render(k)
+        rendered = self.cache[k] if self.cache is not None else None
+        if rendered is None:
+            rendered = self.render(k)
             if self.cache is not None:
-                self.cache[k] = rgb
+                self.cache[k] = rendered
             if len(self.render_ms) == len(self.joints_mm):
                 cached = 'kept in memory' if self.cache is not None else 'not kept (too large)'
                 self.report = (f'demo loop rendered: {len(self.render_ms)} frames, '
                                f'{np.mean(self.render_ms):.1f} ms per frame (median '
                                f'{np.median(self.render_ms):.1f}), {cached}')
-        return Frame(rgb=rgb, ground_truth_mm=self.joints_mm[k])
+        rgb, depth_mm = rendered
+        return Frame(rgb=rgb, depth_mm=depth_mm, ground_truth_mm=self.joints_mm[k])
 
     def describe(self):
         return (f'demo: walking clip of {len(self.joints_mm)} frames, {self.size[0]}x{self.size[1]} '
@@ -433,6 +442,9 @@ class ImageSource(Node):
                          1.0, 3600.0, read_only=True)
         seed = declare(self, 'seed', 0, 'Demo: seed of the walker\'s appearance and the background.',
                        0, 2**31 - 1, read_only=True)
+        publish_depth = declare(self, 'publish_depth', False,
+                                'Demo: also publish the registered depth image on `depth` (16UC1, mm).',
+                                read_only=True)
         camera_info_file = declare(
             self, 'camera_info_file', '',
             'camera_calibration YAML file with the intrinsics of the video / folder / rosbag '
@@ -482,6 +494,8 @@ class ImageSource(Node):
         self.image_pub = self.create_publisher(Image, 'image', PUBLISH_DEPTH)
         self.skeleton_pub = (self.create_publisher(Skeleton3D, 'ground_truth/skeleton', PUBLISH_DEPTH)
                              if source == 'demo' else None)
+        self.depth_pub = (self.create_publisher(Image, 'depth', PUBLISH_DEPTH)
+                          if source == 'demo' and publish_depth else None)
         self.focal_px = focal_px
         self.pinhole_infos = {}
         self.published = self.skipped = 0
@@ -614,6 +628,8 @@ class ImageSource(Node):
         camera_info.header = header
         self.camera_info_pub.publish(camera_info)
         self.image_pub.publish(images.image_to_msg(header, frame.rgb))
+        if self.depth_pub is not None and frame.depth_mm is not None:
+            self.depth_pub.publish(images.depth_to_msg(header, frame.depth_mm))
         if self.skeleton_pub is not None and frame.ground_truth_mm is not None:
             joints_m = frame.ground_truth_mm / 1000.0
             self.skeleton_pub.publish(messages.skeleton_msg(

@@ -5,6 +5,11 @@ Subscribes (relative names; the runner and launch files put the node in the /pos
                                                hold the 16 DETECTED_JOINTS
   ranking        pose3d_ros/DepthRankingArray  their depth rankings (same ids, same 16 joints)
   camera_info    sensor_msgs/CameraInfo        the camera's intrinsics (the latest one is used)
+  depth          sensor_msgs/Image             (use_depth; optional) a depth image registered to
+                                               the camera's image (16UC1 mm or 32FC1 m, same
+                                               optical frame): the one nearest a frame's stamp
+                                               (within depth_max_offset_s) refines where each
+                                               person stands (pose3d_ros.root.refine_with_depth)
 Publishes one message per frame, with the input's header (image stamp, optical frame)
   skeleton       pose3d_ros/Skeleton3DArray    per person (same ids): 17 joints in metres,
                                                root-relative, and where the person stands: the
@@ -54,12 +59,12 @@ from rclpy.duration import Duration
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pose3d_ros import messages
+from pose3d_ros import images, messages
 from pose3d_ros.camera import back_project, pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.pipeline import lift_person
@@ -67,8 +72,10 @@ from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
+from pose3d_ros.nodes.qos import image_qos
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.ranking import behind_front_edges
+from pose3d_ros.root import refine_with_depth
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 from pose3d_ros.smoothing import TrackSmoother
 
@@ -77,6 +84,8 @@ INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_DEPTH = 10
 # tf2 broadcasters' queue depth (tf2_ros.TransformBroadcaster).
 TF_DEPTH = 100
+DEPTH_BUFFER = 10  # recent depth images kept for pairing by stamp
+DEPTH_QOS_DEPTH = 2
 LATENCY_WINDOW = 100  # frames in the latency medians
 SPINE = JOINT_NAMES.index('spine')
 _ROOT_IN_DETECTED = int(np.searchsorted(DETECTED_JOINTS, ROOT))
@@ -96,8 +105,8 @@ MARKER_KINDS = {'joints': Marker.SPHERE, 'bones': Marker.LINE_LIST, 'ranking_edg
 DIAGNOSTIC_KEYS = (
     'input rate (Hz)', 'output rate (Hz)', 'people per frame (mean)', 'lifter latency median (ms per person)',
     'stamp to output latency median (ms)', 'frames lifted', 'people lifted', 'frames dropped (no camera_info)',
-    'frames unmatched', 'messages rejected', 'people rejected', 'internal errors', 'camera_info', 'backend',
-    'precision', 'device', 'model')
+    'frames unmatched', 'messages rejected', 'people rejected', 'internal errors', 'people placed with depth',
+    'camera_info', 'backend', 'precision', 'device', 'model')
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class Intrinsics:
     tangential: tuple  # p1, p2
     binning: tuple = (1, 1)
     offset: tuple = (0, 0)
+    size: tuple = (0, 0)  # width, height of the full-resolution image (0: not given)
 
     def to_full_resolution(self, pixels):
         """(..., 2) pixels of the published (binned, ROI-cropped) image -> full-resolution pixels,
@@ -150,7 +160,7 @@ def intrinsics_from_camera_info(msg):
     return Intrinsics(focal=(fx, fy), center=(cx, cy), radial=tuple(map(float, radial)),
                       tangential=tuple(map(float, tangential)),
                       binning=(max(msg.binning_x, 1), max(msg.binning_y, 1)),
-                      offset=(msg.roi.x_offset, msg.roi.y_offset))
+                      offset=(msg.roi.x_offset, msg.roi.y_offset), size=(msg.width, msg.height))
 
 
 def _detected_rows(indices, what):
@@ -290,6 +300,15 @@ class LifterNode(InferenceNode):
                 'Standing height of the people in view, metres, when known (a body-height prior for the '
                 'root position: poses are rescaled to it); 0: the lifter\'s own scale (Human3.6M adults).',
                 0.0, 3.0)
+        declare(self, 'use_depth', True,
+                'Subscribe to `depth` (a registered depth image) and place people with it when one is '
+                'near the frame\'s stamp.' + AT_CONFIGURE)
+        declare(self, 'depth_qos_reliability', 'best_effort',
+                'Reliability of the depth subscription: best_effort (matches any publisher) or reliable '
+                '(a reliable driver across processes: Fast DDS drops large best-effort images).' + AT_CONFIGURE)
+        declare(self, 'depth_max_offset_s', 0.05,
+                'Largest stamp difference between a frame and the depth image used for it, seconds.',
+                0.0, 10.0)
         declare(self, 'publish_tf', True,
                 'Broadcast every placed person\'s joints on /tf as <tf_prefix>/<id>/<joint> frames.')
         declare(self, 'tf_prefix', 'person', 'First part of the joints\' TF frame names.')
@@ -315,11 +334,12 @@ class LifterNode(InferenceNode):
         # stamp ns -> {'header', 'arrived': kinds, 'keypoints' / 'ranking': (people, ids sent)}
         self.pending = OrderedDict()
         self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'unmatched', 'rejected',
-                                     'people_rejected', 'errors'), 0)
+                                     'people_rejected', 'errors', 'depth_placed'), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
         self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
         self.stamp_to_output_ms = deque(maxlen=LATENCY_WINDOW)
+        self.depth_images = deque(maxlen=DEPTH_BUFFER)  # (stamp ns, (H, W) metres), newest last
         if self.smoother is not None:
             self.smoother.reset()
 
@@ -338,6 +358,12 @@ class LifterNode(InferenceNode):
             except Exception as error:  # a bad checkpoint, backend or precision: stay unconfigured
                 self.lifter = None
                 self.get_logger().error(f'configure failed: cannot load the lifter: {error}')
+                return TransitionCallbackReturn.FAILURE
+            try:
+                self.depth_qos = image_qos(DEPTH_QOS_DEPTH, self._param('depth_qos_reliability'))
+            except ValueError as error:
+                self.lifter = None
+                self.get_logger().error(f'configure failed: depth_qos_reliability: {error}')
                 return TransitionCallbackReturn.FAILURE
             self.pair_buffer_size = self._param('pair_buffer_size')
             self.smoother = (TrackSmoother(self._param('smoothing_min_cutoff_hz'), self._param('smoothing_beta'))
@@ -366,8 +392,10 @@ class LifterNode(InferenceNode):
                                          lambda msg: self._on_input('keypoints', msg), INPUT_QOS),
                 self.create_subscription(DepthRankingArray, 'ranking',
                                          lambda msg: self._on_input('ranking', msg), INPUT_QOS)]
+            if self._param('use_depth'):
+                self._subscriptions_in.append(self.create_subscription(Image, 'depth', self._on_depth, self.depth_qos))
             self.topics = {kind: sub.topic_name for kind, sub in
-                           zip(('camera_info', 'keypoints', 'ranking'), self._subscriptions_in)}
+                           zip(('camera_info', 'keypoints', 'ranking', 'depth'), self._subscriptions_in)}
             self._timer = self.create_timer(1.0, self._publish_diagnostics)
             self._last_report = time.monotonic()
             self._counts_at_last_report = dict(self.counts)
@@ -410,6 +438,25 @@ class LifterNode(InferenceNode):
                 self._reject('camera_info', error)
             except Exception as error:  # never let a callback raise
                 self._internal_error(error)
+
+    def _on_depth(self, msg):
+        with self._lock:
+            if not self._active:
+                return
+            try:
+                self.depth_images.append((Time.from_msg(msg.header.stamp).nanoseconds, images.depth_from_msg(msg)))
+            except ValueError as error:
+                self._reject('depth', error)
+            except Exception as error:  # never let a callback raise
+                self._internal_error(error)
+
+    def _depth_for(self, header):
+        """The depth image (metres) whose stamp is nearest the header's, within depth_max_offset_s."""
+        if not self.depth_images:
+            return None
+        stamp = Time.from_msg(header.stamp).nanoseconds
+        offset, depth = min((abs(depth_stamp - stamp), depth) for depth_stamp, depth in self.depth_images)
+        return depth if offset <= self._param('depth_max_offset_s') * 1e9 else None
 
     def _on_input(self, kind, msg):
         with self._lock:
@@ -501,6 +548,16 @@ class LifterNode(InferenceNode):
         self.lifter_ms.append((time.perf_counter() - started) * 1000)
         return lifted
 
+    def _place_with_depth(self, lifted, pixels, confidence, depth):
+        """Refine a placed person with the depth image (full-resolution pixels scaled to its size)."""
+        width, height = self.camera.size
+        to_depth = (depth.shape[1] / width, depth.shape[0] / height) if width and height else (1.0, 1.0)
+        refined = refine_with_depth(lifted.pose_m, lifted.root, lifted.covariance,
+                                    (pixels + 0.5) * to_depth - 0.5, confidence, depth)
+        if refined is not None:
+            lifted.pose_m, lifted.root, lifted.covariance = refined
+            self.counts['depth_placed'] += 1
+
     def _lift_frame(self, header, people):
         """Lift every (id, pixels, confidence, ranking) of one frame; publish its Skeleton3DArray
         and MarkerArray (both also when `people` is empty)."""
@@ -510,9 +567,12 @@ class LifterNode(InferenceNode):
         publish_tf = self._param('publish_tf')
         skeletons, drawn, transforms = [], [], []
         stamp_s = Time.from_msg(header.stamp).nanoseconds / 1e9
+        depth = self._depth_for(header)
         for person_id, pixels, confidence, ranking in people:
             pixels = camera.to_full_resolution(pixels)
             lifted = self._lift(pixels, confidence, ranking)
+            if depth is not None and lifted.root is not None:
+                self._place_with_depth(lifted, pixels, confidence, depth)
             if self.smoother is not None:
                 lifted.pose_m = self.smoother(person_id, 'pose', stamp_s, lifted.pose_m)
                 if lifted.root is not None:
@@ -573,7 +633,7 @@ class LifterNode(InferenceNode):
         values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
                   median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
                   str(counts['people']), str(counts['dropped']), str(counts['unmatched']), str(counts['rejected']),
-                  str(counts['people_rejected']), str(counts['errors']),
+                  str(counts['people_rejected']), str(counts['errors']), str(counts['depth_placed']),
                   'valid' if self.camera else self.camera_problem, self.backend_name, self.precision,
                   self.device, self.model)
         return DiagnosticStatus(

@@ -271,3 +271,21 @@ def test_cv_bridge_path(rgb, monkeypatch):
     with pytest.raises(ValueError, match=r"Image.encoding 'mono8': cv_bridge cannot convert it to rgb8: "
                                          r'Unrecognized image encoding \[mono8\]'):
         rgb_from_image_msg(raw(bytes(64 * 48), 64, 48, 'mono8', bytes_per_pixel=1))
+
+
+def test_depth_images_in_millimetres_and_metres():
+    depth_mm = np.array([[0, 1500, 65535], [4000, 10, 2]], np.uint16)
+    msg = images.depth_to_msg(Header(frame_id='f'), depth_mm)
+    assert (msg.encoding, msg.step, msg.width, msg.height) == ('16UC1', 6, 3, 2)
+    metres = images.depth_from_msg(msg)
+    np.testing.assert_allclose(metres, [[np.nan, 1.5, 65.535], [4.0, 0.01, 0.002]], rtol=1e-6)
+    # 32FC1 in metres, big-endian, padded rows; NaN, inf and 0 are "no measurement".
+    values = np.array([[2.5, np.nan, 0.0], [np.inf, -1.0, 3.25]], '>f4')
+    padded = np.zeros((2, 16), np.uint8)
+    padded[:, :12] = values.view(np.uint8).reshape(2, 12)
+    msg = Image(height=2, width=3, encoding='32FC1', is_bigendian=1, step=16, data=padded.tobytes())
+    np.testing.assert_array_equal(images.depth_from_msg(msg), [[2.5, np.nan, np.nan], [np.nan, np.nan, 3.25]])
+    with pytest.raises(ValueError, match=r"depth Image.encoding 'rgb8' is not a depth encoding"):
+        images.depth_from_msg(Image(height=1, width=1, encoding='rgb8', step=3, data=b'\0\0\0'))
+    with pytest.raises(ValueError, match=r'depth Image.data has 4 bytes, fewer than step \* height = 12'):
+        images.depth_from_msg(Image(height=2, width=3, encoding='16UC1', step=6, data=b'\0' * 4))

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from pose3d_ros import root
-from pose3d_ros.root import SCALE_STD, root_position, scale_to_height, standing_height
+from pose3d_ros.render import Appearance, render_person
+from pose3d_ros.root import SCALE_STD, refine_with_depth, root_position, scale_to_height, standing_height
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, ROOT
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
 
@@ -70,3 +71,30 @@ def test_too_few_joints_or_a_person_behind_the_camera_is_not_placed(poses_m):
     behind = pose * np.array([1.0, 1.0, -1.0])
     assert root_position(behind - behind[ROOT], project(behind), np.ones(16)) is None
     assert root_position(pose - pose[ROOT], np.full((16, 2), np.nan), np.ones(16)) is None
+
+
+def test_a_depth_image_fixes_the_scale_and_ignores_the_background(poses_m):
+    pose = poses_m[5]
+    focal, center, size = 600.0, np.array([320.0, 240.0]), (640, 480)
+    rendering = render_person(None, pose * 1000, size, Appearance.sample(np.random.default_rng(0)),
+                              intrinsics=(focal, center), background_image=np.zeros((480, 640, 3), np.float32),
+                              camera_effects=False)
+    depth = np.minimum(rendering.surface_mm, 6000.0) / 1000.0  # a wall 6 m out behind the person
+    pixels = rendering.joints_2d.astype(np.float64)
+    small = 0.85 * (pose - pose[ROOT])  # the lifter thinks the person 15 % smaller: placed 15 % too close
+    root, covariance = root_position(small, (pixels - center) / focal, np.ones(16))
+    assert np.linalg.norm(root - pose[ROOT]) > 0.5
+    refined_pose, refined_root, refined_covariance = refine_with_depth(small, root, covariance, pixels,
+                                                                       np.ones(16), depth)
+    assert np.linalg.norm(refined_root - pose[ROOT]) < 0.05
+    np.testing.assert_allclose(refined_pose, (pose - pose[ROOT]) * refined_root[2] / pose[ROOT, 2], atol=1e-9)
+    # The depth's spread replaces the 7 % scale uncertainty along the ray.
+    along = refined_root / np.linalg.norm(refined_root)
+    assert along @ refined_covariance @ along < 0.1 * (along @ covariance @ along)
+    # Joints off the body read the wall: they are outliers, as long as most joints stay on it.
+    off_body = pixels.copy()
+    off_body[:4] = [[5, 5], [600, 20], [10, 470], [630, 460]]
+    assert np.linalg.norm(refine_with_depth(small, root, covariance, off_body, np.ones(16), depth)[1] - pose[ROOT]) < 0.05
+    # Too few joints on a measured surface: not refined.
+    unmeasured = np.full_like(depth, np.nan)
+    assert refine_with_depth(small, root, covariance, pixels, np.ones(16), unmeasured) is None

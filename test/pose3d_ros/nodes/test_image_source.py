@@ -15,9 +15,9 @@ from rcl_interfaces.srv import DescribeParameters
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from pose3d_ros import messages
+from pose3d_ros import images, messages
 from pose3d_ros.msg import Skeleton3D
-from pose3d_ros.nodes.image_source import DemoSource
+from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource
 from pose3d_ros.skeleton import NUM_JOINTS
 
 SOURCE = str(Path(sys.executable).parent / 'image_source')
@@ -110,9 +110,10 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
     width, height, focal = 320, 240, 300.0
     process = start_source(start_process, 'rate_hz:=20.0', 'frame_id:=test_optical_frame',
                            f'image_width:={width}', f'image_height:={height}',
-                           f'focal_length_px:={focal}', 'seed:=3')
-    collector = Collector('demo_checker')
-    complete = lambda: [f for f in collector.by_stamp.values() if len(f) == len(TOPICS)]  # noqa: E731
+                           f'focal_length_px:={focal}', 'seed:=3', 'publish_depth:=true')
+    topics = {**TOPICS, '/pose3d/depth': Image}
+    collector = Collector('demo_checker', topics)
+    complete = lambda: [f for f in collector.by_stamp.values() if len(f) == len(topics)]  # noqa: E731
     collector.spin_until(lambda: len(collector.images) >= 25 and complete(), process)
 
     # Rate and stamps: 20 Hz from the node clock, strictly increasing.
@@ -126,8 +127,8 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
 
     # One frame: image, camera_info and ground truth with the same header.
     frame_msgs = complete()[-1]
-    image, info, truth = (frame_msgs[t] for t in TOPICS)
-    for msg in (image, info, truth):
+    image, info, truth, depth_msg = (frame_msgs[t] for t in topics)
+    for msg in (image, info, truth, depth_msg):
         assert msg.header.frame_id == 'test_optical_frame'
     assert (image.width, image.height) == (width, height)
     assert (info.width, info.height) == (width, height)
@@ -152,6 +153,14 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
     assert cols.min() > projected[:, 0].min() - margin and cols.max() < projected[:, 0].max() + margin
     assert rows.min() > projected[:, 1].min() - 2 * margin and rows.max() < projected[:, 1].max() + margin
     assert person.mean() > 0.02
+
+    # The registered depth image: the walker's surface just in front of each joint, a wall behind.
+    assert (depth_msg.encoding, depth_msg.width, depth_msg.height) == ('16UC1', width, height)
+    depth = images.depth_from_msg(depth_msg)
+    assert np.mean(depth[~person] == np.float32(DEMO_WALL_MM / 1000)) > 0.98  # all but the body's edges
+    for (x, y), joint_depth in zip(np.round(projected).astype(int), absolute[:, 2]):
+        nearest = np.nanmin(depth[y - 2:y + 3, x - 2:x + 3])
+        assert joint_depth - 0.2 < nearest < joint_depth, (x, y, nearest, joint_depth)
 
     describe = collector.node.create_client(DescribeParameters, '/pose3d/image_source/describe_parameters')
     assert describe.wait_for_service(timeout_sec=10)

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from rclpy.duration import Duration
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, RegionOfInterest
+from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
-from pose3d_ros import messages
+from pose3d_ros import images, messages
 from pose3d_ros.camera import project
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
 from pose3d_ros.nodes.lifter import DIAGNOSTIC_KEYS, PERSON_PALETTE, Intrinsics, intrinsics_from_camera_info
@@ -77,7 +77,8 @@ class Probe(LifecycleProbe):
         sub(Skeleton3D, f'{NS}/ground_truth/skeleton', lambda m: self.truth.__setitem__(stamp_ns(m), m), 50)
         self.publishers = {'camera_info': self.node.create_publisher(CameraInfo, f'{NS}/camera_info', 10),
                            'keypoints': self.node.create_publisher(Keypoints2DArray, f'{NS}/keypoints_2d', 10),
-                           'ranking': self.node.create_publisher(DepthRankingArray, f'{NS}/ranking', 10)}
+                           'ranking': self.node.create_publisher(DepthRankingArray, f'{NS}/ranking', 10),
+                           'depth': self.node.create_publisher(Image, f'{NS}/depth', 10)}
         self.frame = 0
 
     def _on_skeleton(self, msg):
@@ -331,6 +332,38 @@ def test_placed_people_are_broadcast_on_tf_until_turned_off(probe):
     probe.spin_for(0.3)
     assert not any(m.transforms and stamp_ns(m.transforms[0]) == stamp for m in heard)
     probe.set_parameters_(publish_tf=True)
+
+
+
+def test_a_registered_depth_image_places_people_and_a_bad_one_is_rejected(probe):
+    probe.to_unconfigured()
+    probe.set_parameters_(depth_qos_reliability='reliable')  # the probe's publisher is reliable
+    probe.bring_up()
+    probe.lift_one('a first frame')
+
+    def placed(person_id, depth_mm=None):
+        header = probe.header()
+        if depth_mm is not None:
+            probe.publish('depth', images.depth_to_msg(header, depth_mm))
+        stamp = probe.publish_frame([lambda h: keypoints(h, person_id, PIXELS)], [lambda h: ranking(h, person_id)], header)
+        return messages.skeleton_from_msg(probe.wait_output(stamp, f'person {person_id}')[0].people[0])
+
+    alone = placed(41)
+    probe.spin_for(0.2)  # later than depth_max_offset_s after any depth image
+    # A wall 3 m out under every joint: the person's surface is there, the joints a little behind.
+    with_depth = placed(42, np.full((360, 640), 3000, np.uint16))  # registered, at half the resolution
+    assert 3.0 < with_depth.root[2] < 3.2 and abs(alone.root[2] - 3.0) > 0.3
+    # Same image, so the same ray and the same shape; only the scale changed.
+    np.testing.assert_allclose(with_depth.root / with_depth.root[2], alone.root / alone.root[2], atol=1e-6)
+    np.testing.assert_allclose(with_depth.positions, alone.positions * with_depth.root[2] / alone.root[2], atol=1e-4)
+    assert int(probe.next_diagnostics()['people placed with depth']) >= 1
+    # A colour image on the depth topic: rejected, named, the node goes on.
+    probe.publish('depth', images.image_to_msg(probe.header(), np.zeros((4, 4, 3), np.uint8)))
+    probe.spin_until(lambda: probe.logged(f"rejected a message on {NS}/depth: depth Image.encoding 'rgb8' is not "
+                                          'a depth encoding'), 5.0, 'the depth rejection logged')
+    probe.lift_one('a frame after the bad depth image')
+    probe.to_unconfigured()
+    probe.set_parameters_(depth_qos_reliability='best_effort')
 
 
 def test_smoothing_steadies_each_persons_pose_and_root_and_turns_off(probe):
