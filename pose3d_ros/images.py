@@ -71,9 +71,9 @@ def image_to_msg(header, rgb):
     return msg
 
 
-# Depth images: the ROS conventions (REP 118): 16UC1 (or mono16) in millimetres, 32FC1 in metres;
-# 0 (and NaN) mean no measurement.
-DEPTH_ENCODINGS = {'16UC1': (np.uint16, 1000.0), 'mono16': (np.uint16, 1000.0), '32FC1': (np.float32, 1.0)}  # units per metre
+# Depth images, the ROS conventions (REP 118): 16UC1 (or mono16) in millimetres, 32FC1 in metres;
+# 0 (and NaN) mean no measurement. Encoding -> (pixel type, units per metre).
+DEPTH_ENCODINGS = {'16UC1': (np.uint16, 1000.0), 'mono16': (np.uint16, 1000.0), '32FC1': (np.float32, 1.0)}
 
 
 def depth_to_msg(header, depth_mm):
