@@ -71,6 +71,14 @@ def image_to_msg(header, rgb):
     return msg
 
 
+def read_rgb(path):
+    """An image file -> (H, W, 3) uint8 RGB; ValueError naming the file when it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f'{path}: not a readable image')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 # Depth images, the ROS conventions (REP 118): 16UC1 (or mono16) in millimetres, 32FC1 in metres;
 # 0 (and NaN) mean no measurement. Encoding -> (pixel type, units per metre).
 DEPTH_ENCODINGS = {'16UC1': (np.uint16, 1000.0), 'mono16': (np.uint16, 1000.0), '32FC1': (np.float32, 1.0)}
@@ -97,21 +105,27 @@ def depth_from_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
         raise ValueError(f'depth Image.encoding {msg.encoding!r} is not a depth encoding (supported: '
                          f'{", ".join(DEPTH_ENCODINGS)})')
     dtype, per_metre = DEPTH_ENCODINGS[msg.encoding]
-    width, height, step = msg.width, msg.height, msg.step
-    _check_size('depth Image', width, height, max_pixels)
-    row_bytes = width * np.dtype(dtype).itemsize
-    if step < row_bytes:
-        raise ValueError(f'depth Image.step {step} is smaller than width * bytes per pixel = {row_bytes} '
-                         f'({msg.encoding})')
-    data = _as_bytes(msg.data)
-    if data.size < step * height:
-        raise ValueError(f'depth Image.data has {data.size} bytes, fewer than step * height = '
-                         f'{step * height} (truncated)')
-    rows = np.ascontiguousarray(data[:step * height].reshape(height, step)[:, :row_bytes])
+    rows = np.ascontiguousarray(_pixel_rows(msg, 'depth Image', np.dtype(dtype).itemsize, max_pixels))
     values = rows.view(np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')).astype(np.float32)
     metres = values / np.float32(per_metre)
     metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
     return metres
+
+
+def _pixel_rows(msg, kind, bytes_per_pixel, max_pixels):
+    """(height, width * bytes_per_pixel) uint8 view of a raw image message's pixels, rows of `step`
+    bytes cut to their pixels; ValueError naming the field of a malformed size, step or data."""
+    width, height, step = msg.width, msg.height, msg.step
+    _check_size(kind, width, height, max_pixels)
+    row_bytes = width * bytes_per_pixel
+    if step < row_bytes:
+        raise ValueError(f'{kind}.step {step} is smaller than width * bytes per pixel = {width} * '
+                         f'{bytes_per_pixel} = {row_bytes} ({msg.encoding})')
+    data = _as_bytes(msg.data)
+    if data.size < step * height:
+        raise ValueError(f'{kind}.data has {data.size} bytes, fewer than step * height = {step} * '
+                         f'{height} = {step * height} (truncated)')
+    return data[:step * height].reshape(height, step)[:, :row_bytes]
 
 
 def _check_size(kind, width, height, max_pixels):
@@ -140,22 +154,13 @@ def rgb_from_image_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
         raise ValueError(f'Image.encoding {encoding!r} is not supported (supported: '
                          f'{", ".join(ENCODINGS)})')
     width, height, step = msg.width, msg.height, msg.step
-    _check_size('Image', width, height, max_pixels)
     bytes_per_pixel = ENCODINGS[encoding]
+    rows = _pixel_rows(msg, 'Image', bytes_per_pixel, max_pixels)
     if encoding in _YUV422 and width % 2:
         raise ValueError(f'Image.width {width} is odd; {encoding} packs pixels in pairs')
     row_bytes = width * bytes_per_pixel
-    if step < row_bytes:
-        raise ValueError(f'Image.step {step} is smaller than width * bytes per pixel = {width} * '
-                         f'{bytes_per_pixel} = {row_bytes} ({encoding})')
-    data = _as_bytes(msg.data)
-    if data.size < step * height:
-        raise ValueError(f'Image.data has {data.size} bytes, fewer than step * height = {step} * '
-                         f'{height} = {step * height} (truncated)')
     if CONVERTER is None:
         raise ImportError('no image conversion library: install rosbags-image (pip) or cv_bridge (ROS)')
-    # Step-aware view: rows of `step` bytes, of which the first width * bpp are pixels.
-    rows = data[:step * height].reshape(height, step)[:, :row_bytes]
     if CONVERTER == 'cv_bridge':
         if step != row_bytes:  # cv_bridge assumes step is a multiple of the pixel size: compact it
             msg = Image(header=msg.header, height=height, width=width, encoding=encoding,

@@ -40,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.images import read_rgb
 from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
 from pose3d_ros.models.lifter import DEFAULT_LIFTER
 from pose3d_ros.paths import DEFAULT_CACHE_DIR, WEIGHTS_DIR
@@ -107,11 +108,12 @@ def frames_of(inputs):
 
 
 def _photo(path):
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        print(f'pose3d_infer: skipping {path}: not a readable image', file=sys.stderr)
+    try:
+        rgb = read_rgb(path)
+    except ValueError as error:
+        print(f'pose3d_infer: skipping {error}', file=sys.stderr)
         return
-    yield str(path), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), False
+    yield str(path), rgb, False
 
 
 def count_frames(inputs):

@@ -165,18 +165,13 @@ class CalibrationBatches:
 
 def read_calibration_images(folder, limit=None):
     """RGB uint8 images (.jpg, .jpeg, .png, .bmp) of a folder, sorted by name."""
-    import cv2
+    from pose3d_ros.images import read_rgb  # OpenCV only where calibration images are read
 
     folder = Path(folder)
     if not folder.is_dir():
         raise ValueError(f'{folder}: calibration image folder not found')
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg', '.png', '.bmp'))
-    images = []
-    for path in paths[:limit]:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f'{path}: not a readable image')
-        images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    images = [read_rgb(path) for path in paths[:limit]]
     if not images:
         raise ValueError(f'{folder}: no calibration images (.jpg, .jpeg, .png, .bmp)')
     return images

@@ -287,5 +287,5 @@ def test_depth_images_in_millimetres_and_metres():
     np.testing.assert_array_equal(images.depth_from_msg(msg), [[2.5, np.nan, np.nan], [np.nan, np.nan, 3.25]])
     with pytest.raises(ValueError, match=r"depth Image.encoding 'rgb8' is not a depth encoding"):
         images.depth_from_msg(Image(height=1, width=1, encoding='rgb8', step=3, data=b'\0\0\0'))
-    with pytest.raises(ValueError, match=r'depth Image.data has 4 bytes, fewer than step \* height = 12'):
+    with pytest.raises(ValueError, match=r'depth Image.data has 4 bytes, fewer than step \* height = 6 \* 2 = 12'):
         images.depth_from_msg(Image(height=2, width=3, encoding='16UC1', step=6, data=b'\0' * 4))

@@ -8,9 +8,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from pose3d_ros.images import read_rgb
 from pose3d_ros.skeleton import LSP_JOINT_NAMES
 
 # LSP Extended as shipped here (im00401-im10000): the project's split, by image number.
@@ -42,10 +42,7 @@ class AnnotatedImage:
 
     def read_image(self):
         """RGB uint8."""
-        image = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f'{self.path}: not a readable image')
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return read_rgb(self.path)
 
 
 def _image_number(path):

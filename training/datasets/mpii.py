@@ -4,9 +4,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from pose3d_ros.images import read_rgb
 from pose3d_ros.skeleton import DETECTED_JOINTS, MPII_TO_CANONICAL
 
 # Position of each MPII joint in DETECTED_JOINTS order.
@@ -24,10 +24,7 @@ class MPIIPerson:
 
     def read_image(self):
         """RGB uint8."""
-        image = cv2.imread(str(self.image_path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f'{self.image_path}: not a readable image')
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        return read_rgb(self.image_path)
 
 
 def load_mpii(path):
