@@ -55,9 +55,9 @@ def check_frames(out, count, mpjpe_bound_mm):
     assert max(errors_mm) < mpjpe_bound_mm, errors_mm
     # Where the walker stands, 4 m out: the lifter's scale against the walker's, within a quarter.
     assert np.median(root_errors_mm) < 1000.0, root_errors_mm
-    # Stamp to skeleton: 6 ms (replay) and 23-50 ms (images) measured on 2 cores; a busy-polling
-    # executor once made it seconds.
-    assert sorted(latency_ms)[len(latency_ms) // 2] < 250.0, latency_ms
+    # Stamp to skeleton: 6 ms (replay) and 23-50 ms (images) measured on 2 cores, ~300 ms beside two
+    # training jobs; a busy-polling executor once made it seconds (bench/ measures the speed).
+    assert sorted(latency_ms)[len(latency_ms) // 2] < 1000.0, latency_ms
     return errors_mm
 
 

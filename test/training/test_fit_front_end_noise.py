@@ -43,6 +43,12 @@ def test_the_shipped_noise_model_and_pair_accuracies_load():
     assert np.all((spread > 0.02) & (spread < 2.0))  # torso lengths
     report = json.loads((NOISE / 'blazepose_full_2d.json').read_text())
     assert report['photos'] > 5000 and 'im08401' not in report['landmarks']  # LSPET training split only
+    # Fitted on upright people only: lighter than the whole training split, every joint.
+    upright = front_end_noise_model(NOISE / 'blazepose_full_2d_upright.npz')
+    upright_spread = np.sqrt(np.einsum('jk,jkcc->j', upright.weights, upright.covariances))
+    assert np.all((upright_spread > 0.02) & (upright_spread < spread))
+    upright_report = json.loads((NOISE / 'blazepose_full_2d_upright.json').read_text())
+    assert upright_report['upright_only'] and 1000 < upright_report['photos'] < report['photos']
     pairs = np.load(NOISE / 'blazepose_full_pairs.npy')
     off_diagonal = pairs[~np.eye(16, dtype=bool)]
     assert pairs.shape == (16, 16) and 0.7 < np.nanmean(off_diagonal) < 0.95

@@ -15,6 +15,7 @@ from pose3d_ros.skeleton import LSP_JOINT_NAMES
 
 # LSP Extended as shipped here (im00401-im10000): the project's split, by image number.
 LSPET_VALIDATION_FIRST = 8401  # im08401-im10000 (1,600 photos) validate; im00401-im08400 train
+UPRIGHT_MAX_LEAN_DEG = 25.0
 # COCO-format keypoint names -> LSP joint names (CrowdPose's `head` is the top of the head).
 COCO_NAMES = {f'{side}_{part}': f'{side[0]}_{part}' for side in ('left', 'right')
               for part in ('shoulder', 'elbow', 'wrist', 'hip', 'knee', 'ankle')}
@@ -33,6 +34,21 @@ class AnnotatedPerson:
                  for a, b in (('r_shoulder', 'l_hip'), ('l_shoulder', 'r_hip'))
                  if self.annotated[index[a]] and self.annotated[index[b]]]
         return float(np.mean(sizes)) if sizes else float('nan')
+
+    def is_upright(self, max_lean_deg=UPRIGHT_MAX_LEAN_DEG):
+        """Standing or walking in the picture: hips, shoulders, knees and ankles annotated, the
+        hips-to-shoulders line within max_lean_deg of the image's vertical (head up), and both knees
+        and ankles below the hips: the people a robot mostly sees, unlike LSP's acrobats."""
+        index = {name: k for k, name in enumerate(LSP_JOINT_NAMES)}
+        needed = [index[side + part] for side in ('l_', 'r_') for part in ('hip', 'shoulder', 'knee', 'ankle')]
+        if not self.annotated[needed].all():
+            return False
+        def middle(part):
+            return (self.joints[index['l_' + part]] + self.joints[index['r_' + part]]) / 2
+        hips, up = middle('hip'), middle('shoulder') - middle('hip')
+        lean = np.degrees(np.arctan2(abs(up[0]), -up[1]))
+        legs = [self.joints[index[side + part], 1] for side in ('l_', 'r_') for part in ('knee', 'ankle')]
+        return bool(lean < max_lean_deg and min(legs) > hips[1])
 
 
 @dataclass

@@ -7,7 +7,7 @@ from scipy.io import savemat
 
 from pose3d_ros.skeleton import LSP_JOINT_NAMES
 from training.datasets.h36m import DEFAULT_ROOT
-from training.datasets.keypoints import load_coco_keypoints, load_lsp
+from training.datasets.keypoints import AnnotatedPerson, load_coco_keypoints, load_lsp
 
 DATA = DEFAULT_ROOT.parent
 LSPET = DATA / 'lspet' / 'joints.mat'
@@ -27,6 +27,29 @@ def test_lsp_extended_loads_with_its_split_and_images():
     np.testing.assert_allclose(person.joints[JOINT['r_ankle']], [143.74, 80.84], atol=0.01)  # column 0 of joints.mat
     assert 20 < person.torso_size() < 200
     assert train[0].read_image().shape[2] == 3
+
+
+def test_upright_means_torso_near_vertical_head_up_and_legs_below_the_hips():
+    standing = np.zeros((14, 2))
+    for name, (x, y) in dict(r_ankle=(45, 200), r_knee=(45, 150), r_hip=(45, 100), l_hip=(55, 100),
+                             l_knee=(55, 150), l_ankle=(55, 200), r_wrist=(30, 100), r_elbow=(35, 75),
+                             r_shoulder=(40, 50), l_shoulder=(60, 50), l_elbow=(65, 75), l_wrist=(70, 100),
+                             neck=(50, 45), head_top=(50, 20)).items():
+        standing[JOINT[name]] = x, y
+    everything = np.ones(14, bool)
+    assert AnnotatedPerson(standing, everything).is_upright()
+    upside_down = standing * [1, -1]
+    assert not AnnotatedPerson(upside_down, everything).is_upright()
+    leaning = standing.copy()  # shoulders 40 px right of the hips over 50 px: 39 degrees
+    leaning[[JOINT['r_shoulder'], JOINT['l_shoulder']], 0] += 40
+    assert not AnnotatedPerson(leaning, everything).is_upright()
+    assert AnnotatedPerson(leaning, everything).is_upright(max_lean_deg=45)
+    kicking = standing.copy()  # a foot above the hips
+    kicking[JOINT['l_ankle']] = 90, 95
+    assert not AnnotatedPerson(kicking, everything).is_upright()
+    no_knee = everything.copy()
+    no_knee[JOINT['l_knee']] = False
+    assert not AnnotatedPerson(standing, no_knee).is_upright()
 
 
 def write_lsp(folder, joints):
