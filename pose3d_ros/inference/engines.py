@@ -247,17 +247,25 @@ def build_engine(trt, logger, onnx_path, precision, input_shapes, calibrator=Non
 
 def entropy_calibrator(trt, batches, cache_path):
     """A trt.IInt8EntropyCalibrator2 over CalibrationBatches, with device buffers owned by PyTorch
-    and its calibration cache at cache_path."""
+    and its calibration cache at cache_path. Without batches (a rebuild: a new TensorRT version or
+    GPU) the cache of an earlier calibration must exist: TensorRT then reads it and asks for no batch."""
     import torch
+
+    cache_path = Path(cache_path)
+    if batches is None and not cache_path.is_file():
+        raise ValueError(f'an INT8 engine needs calibration data: no calibration images were given and there is '
+                         f'no calibration cache {cache_path} from an earlier build; build the INT8 engines with '
+                         f'pose3d_build_engines --precision int8 (the lifter: --lifter-precision int8) '
+                         f'--calibration-images <folder of frames from the camera>')
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.batches = iter(batches)
+            self.batches = iter(batches if batches is not None else ())
             self.buffers = {}
 
         def get_batch_size(self):
-            return batches.batch_size
+            return batches.batch_size if batches is not None else 1
 
         def get_batch(self, names):
             batch = next(self.batches, None)
@@ -268,10 +276,10 @@ def entropy_calibrator(trt, batches, cache_path):
             return [self.buffers[name].data_ptr() for name in names]
 
         def read_calibration_cache(self):
-            return Path(cache_path).read_bytes() if Path(cache_path).is_file() else None
+            return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache):
-            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cache_path, lambda file: file.write(bytes(cache)))
 
     return EntropyCalibrator()
