@@ -8,6 +8,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 
 from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, set_process_threads
+from pose3d_ros.inference.bundle import read_bundle
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 
@@ -59,6 +60,10 @@ class InferenceNode(LifecycleNode):
                 'whole process); 0: the runtime\'s default.' + AT_CONFIGURE, 0, 256)
         declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
                 'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + AT_CONFIGURE)
+        declare(self, 'model_bundle', '',
+                'Folder of a model bundle (pose3d_export_onnx: ONNX files and manifest.json, each file\'s '
+                'sha256 checked) whose networks run instead of the checkpoints, with the onnxruntime or '
+                'tensorrt backend and no PyTorch; empty: the checkpoints.' + AT_CONFIGURE)
         declare(self, 'log_period_s', 5.0,
                 'Each distinct input problem is logged at most once per this many seconds.' + AT_CONFIGURE,
                 0.0, 3600.0)
@@ -70,6 +75,11 @@ class InferenceNode(LifecycleNode):
 
     def _param(self, name):
         return self.get_parameter(name).value
+
+    def _model_bundle(self):
+        """The Bundle `model_bundle` names, or None; ValueError naming the file and field."""
+        folder = self._param('model_bundle')
+        return read_bundle(folder) if folder else None
 
     def _backend_threads(self):
         """`threads` for the backend (None: the runtime's default); the pytorch backend gets them

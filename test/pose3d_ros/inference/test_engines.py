@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pose3d_ros.inference import engines
-from pose3d_ros.inference.networks import export_onnx, image_input_shapes
+from pose3d_ros.inference.pytorch import export_onnx, image_input_shapes
 from pose3d_ros.models.prcnn import PRCNN
 
 SHAPES = (('image', (1, 3, 64, 64)), ('heatmaps', (1, 16, 16, 16)))
@@ -153,7 +153,8 @@ class FakeCalibratorBase:
 def test_an_int8_rebuild_without_calibration_images_uses_the_cache_or_names_what_is_missing(tmp_path):
     trt = type('FakeTensorRTModule', (), {'IInt8EntropyCalibrator2': FakeCalibratorBase})
     cache_path = engines.EngineCache(tmp_path).calibration_path(tmp_path / 'lifter-0123.onnx')
-    with pytest.raises(ValueError, match=r'lifter-0123\.int8\.calibration.*pose3d_build_engines .*--calibration-images'):
+    with pytest.raises(ValueError, match=r'lifter-0123\.int8\.calibration.*pose3d_build_engines .*'
+                                         r'--calibration-images'):
         engines.entropy_calibrator(trt, None, cache_path)
     cache_path.write_bytes(b'TRT-1000-EntropyCalibration2 table')
     calibrator = engines.entropy_calibrator(trt, None, cache_path)  # TensorRT reads the table, asks no batch
