@@ -17,9 +17,10 @@ the lifter node's `precision`.
 INT8 (engines.INT8_KINDS) calibrates on the images: the hourglass and PRCNN on whole-frame crops
 made by the pipeline's own preprocessing (PRCNN on the hourglass's heatmaps), the lifter on the
 people the front end (hourglass + PRCNN when they are built, else BlazePose) finds in them, their
-joints normalized for camera.default_intrinsics' pinhole (pose3d_infer's default). BlazePose's networks have
-no calibration and are built in FP16 then, as the camera node runs them. The calibration caches
-(<stem>.int8.calibration beside the engines) let a later rebuild go without the images.
+joints normalized for camera.default_intrinsics' pinhole (pose3d_infer's default). BlazePose's
+networks have no calibration and are built in FP16 then, as the camera node runs them. The
+calibration caches (<stem>.int8.calibration beside the engines) let a later rebuild go without
+the images.
 """
 import argparse
 import logging

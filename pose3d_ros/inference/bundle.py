@@ -72,7 +72,7 @@ def read_bundle(folder):
         if manifest.get(key) != names:
             raise ValueError(f'{path}: {key} {manifest.get(key)} are not this package\'s {names}')
     entries = manifest.get('models')
-    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+    if not isinstance(entries, list):
         raise ValueError(f'{path}: models must be a list of model entries, got {entries!r}')
     models = tuple(OnnxModel.from_entry(entry, folder, path) for entry in entries)
     kinds = [model.kind for model in models]

@@ -30,7 +30,6 @@ KINDS = ('hourglass', 'prcnn', 'lifter', 'blazepose_detector', 'blazepose_landma
 OUTPUT_NAMES = {'hourglass': ('heatmaps',), 'prcnn': ('depth_scores',), 'lifter': ('pose_mm',),
                 'blazepose_detector': ('regressions', 'scores'),
                 'blazepose_landmarks': ('landmarks', 'presence', 'heatmaps', 'world_landmarks')}
-OPSET = 18
 MAX_DYNAMIC_BATCH = 64
 DETECTOR_INPUT = 224  # BlazePose's detector and landmark model input sides, pixels
 LANDMARK_INPUT = 256
@@ -81,6 +80,8 @@ class OnnxModel:
     @classmethod
     def from_entry(cls, entry, folder, where):
         """An entry read from `where` (a file named in errors) for a file in `folder`."""
+        if not isinstance(entry, dict):
+            raise ValueError(f'{where}: a model entry must be a JSON object, got {type(entry).__name__}')
         names = {field.name for field in fields(cls)} - {'path'}
         missing = sorted(names - set(entry)) + ([] if 'file' in entry else ['file'])
         if missing:

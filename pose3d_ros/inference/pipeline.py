@@ -139,9 +139,10 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
             hourglass, prcnn = bundle.model('hourglass'), bundle.model('prcnn')
         if not (hourglass and prcnn):
             raise ValueError('the drpose3d front end needs hourglass and prcnn checkpoints')
-        hourglass = network('hourglass', hourglass)
-        stages = DRPose3DFrontEnd(hourglass, network('prcnn', prcnn), hourglass.input_shapes['image'][-1],
-                                  tie_band=tie_band, tracker=tracker)
+        hourglass_network = network('hourglass', hourglass)
+        input_size = hourglass_network.input_shapes['image'][-1]
+        stages = DRPose3DFrontEnd(hourglass_network, network('prcnn', prcnn), input_size, tie_band=tie_band,
+                                  tracker=tracker)
     else:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
     # The lifter, a small MLP, is as fast on one thread; its own pool of workers slowed the image

@@ -30,7 +30,7 @@ from pose3d_ros.models.lifter import LifterInference, load_lifter
 from pose3d_ros.models.prcnn import load_prcnn
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
-# The highest opset each exporter writes on every PyTorch it runs on (TorchScript: 1.13 to 2.4).
+# The opset each exporter writes (TorchScript: the highest that PyTorch 1.13 and later all know).
 OPSETS = {'dynamo': 18, 'torchscript': 17}
 EXPORT_VERSIONS = ('torch', 'onnx', 'onnxscript', 'onnxruntime')
 _JOINTS = len(DETECTED_JOINTS)
@@ -82,10 +82,14 @@ def example_inputs(kind, shapes, batch=1, seed=0):
     return inputs
 
 
+def export_takes_dynamo():
+    """Whether torch.onnx.export has the `dynamo` argument (PyTorch 2.5 and later)."""
+    return 'dynamo' in inspect.signature(torch.onnx.export).parameters
+
+
 def onnx_exporter():
     """`dynamo` where torch.onnx.export has it and onnxscript is installed, else `torchscript`."""
-    dynamo = 'dynamo' in inspect.signature(torch.onnx.export).parameters
-    return 'dynamo' if dynamo and importlib.util.find_spec('onnxscript') else 'torchscript'
+    return 'dynamo' if export_takes_dynamo() and importlib.util.find_spec('onnxscript') else 'torchscript'
 
 
 def export_onnx(kind, module, shapes, path, batch=1, dynamic_batch=False, exporter=None):
@@ -111,8 +115,7 @@ def export_onnx(kind, module, shapes, path, batch=1, dynamic_batch=False, export
                 data = staged.read_bytes()
         else:
             buffer = io.BytesIO()
-            # PyTorch 2.5 and later default to dynamo; older ones have no such argument.
-            legacy = {'dynamo': False} if 'dynamo' in inspect.signature(torch.onnx.export).parameters else {}
+            legacy = {'dynamo': False} if export_takes_dynamo() else {}  # 2.5 and later default to dynamo
             dynamic_axes = None
             if dynamic_batch:
                 dynamic_axes = {name: {0: 'batch'} for name in names['input_names'] + names['output_names']}

@@ -30,25 +30,28 @@ from pose3d_ros.inference.pipeline import lift_person
 from pose3d_ros.nodes.camera import CameraNode
 from pose3d_ros.nodes.lifter import LifterNode
 
-bundle, missing_checkpoint, image_seed = sys.argv[1:]
+bundle, missing_checkpoint, cache_dir = sys.argv[1:]
 rclpy.init()
 common = [Parameter('model_bundle', value=bundle), Parameter('backend', value='onnxruntime')]
 camera = CameraNode(parameter_overrides=common + [Parameter('front_end', value='drpose3d')])
 lifter = LifterNode(parameter_overrides=common)
 assert camera.trigger_configure() == lifter.trigger_configure() == TransitionCallbackReturn.SUCCESS
 camera.pipeline.front_end.tracker = PersonTracker(min_confidence=0.0)  # random networks: always someone
-image = np.random.default_rng(int(image_seed)).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 (person,) = camera.pipeline.people(image)
 lifted = lift_person(lifter.lifter, person.joints_2d, person.confidence, person.ranking, (150.0, 150.0), (80.0, 60.0))
+both = LifterNode(parameter_overrides=common + [Parameter('lifter_checkpoint', value='lifter.pt')])
+refused = both.trigger_configure() == TransitionCallbackReturn.FAILURE
+sys.modules['tensorrt'] = types.ModuleType('tensorrt')  # as on a robot with TensorRT and no PyTorch
 errors = []
-for kind, model in (('lifter', lifter._lifter_model()), ('prcnn', missing_checkpoint)):
-    sys.modules['tensorrt'] = types.ModuleType('tensorrt')  # as on a robot with TensorRT and no PyTorch
+for kind, model, backend in (('lifter', lifter._lifter_model(), 'tensorrt'),
+                             ('prcnn', missing_checkpoint, 'onnxruntime')):
     try:
-        make_backend(kind, model, 'tensorrt' if kind == 'lifter' else 'onnxruntime', cache_dir=bundle)
+        make_backend(kind, model, backend, cache_dir=cache_dir)
     except ValueError as error:
         errors.append(str(error))
 print(json.dumps({'model': lifter.model, 'camera_model': camera.model, 'joints_2d': person.joints_2d.tolist(),
-                  'pose_m': lifted.pose_m.tolist(), 'errors': errors,
+                  'pose_m': lifted.pose_m.tolist(), 'errors': errors, 'bundle_and_checkpoint_refused': refused,
                   'torch_loaded': any(name.split('.')[0] == 'torch' for name in sys.modules)}))
 '''
 
@@ -56,17 +59,18 @@ print(json.dumps({'model': lifter.model, 'camera_model': camera.model, 'joints_2
 def test_the_nodes_run_a_bundle_without_pytorch(bundle, checkpoints, tmp_path):
     missing = tmp_path / 'retrained_prcnn.pt'
     missing.write_bytes(checkpoints['prcnn'].read_bytes() + b'\0')  # not in any ONNX cache
-    result = subprocess.run([sys.executable, '-c', WITHOUT_TORCH, str(bundle.folder), str(missing), '0'],
+    result = subprocess.run([sys.executable, '-c', WITHOUT_TORCH, str(bundle.folder), str(missing), str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.splitlines()[-1])
     assert not found['torch_loaded']
-    assert found['model'] == 'dpnet:lifter_dpnet.pt'
+    assert found['model'] == 'dpnet:lifter_dpnet.pt' and found['bundle_and_checkpoint_refused']
+    assert 'model_bundle replaces lifter_checkpoint: set one or the other' in result.stderr
     assert found['camera_model'] == f'drpose3d: hourglass:hourglass.pt, prcnn:prcnn.pt (bundle {bundle.folder})'
     tensorrt, cache_miss = found['errors']
     assert tensorrt.startswith('the TensorRT backend keeps its device buffers in PyTorch CUDA tensors, so it needs '
                                'PyTorch (torch is not installed here)')
-    assert cache_miss.startswith(f'{bundle.folder}/onnx/retrained_prcnn-')
+    assert cache_miss.startswith(f'{tmp_path}/onnx/retrained_prcnn-')
     assert 'exporting it needs PyTorch' in cache_miss
     # The same frame through the checkpoints on PyTorch, the reference.
     reference = build_pipeline('drpose3d', **checkpoints, backend='pytorch', tracker=PersonTracker(min_confidence=0.0))
