@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from pose3d_ros.inference.blazepose import FrontEndSettings  # noqa: E402
 from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
-from pose3d_ros.models.lifter import DEFAULT_LIFTER  # noqa: E402
+from pose3d_ros.paths import DEFAULT_LIFTER  # noqa: E402
 from pose3d_ros.paths import DEFAULT_CACHE_DIR  # noqa: E402
 from training.datasets.pose2sim import CAMERA_NAMES, fetch_demo, read_video_frames  # noqa: E402
 

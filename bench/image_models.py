@@ -21,7 +21,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pose3d_ros.inference.networks import example_inputs, export_onnx, image_input_shapes, load_network  # noqa: E402
+from pose3d_ros.inference.pytorch import example_inputs, export_onnx, image_input_shapes, load_network  # noqa: E402
 from pose3d_ros.models.hourglass import LastStack, build_hourglass  # noqa: E402
 from pose3d_ros.models.prcnn import build_prcnn  # noqa: E402
 

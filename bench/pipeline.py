@@ -31,7 +31,7 @@ from pose3d_ros.inference.backends import BACKENDS  # noqa: E402
 from pose3d_ros.inference.drpose3d import PersonTracker  # noqa: E402
 from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
 from pose3d_ros.models import hourglass, prcnn  # noqa: E402
-from pose3d_ros.models.lifter import DEFAULT_LIFTER  # noqa: E402
+from pose3d_ros.paths import DEFAULT_LIFTER  # noqa: E402
 
 CONFIGS = ROOT / 'training' / 'configs' / 'image'
 

@@ -29,7 +29,7 @@ from pose3d_ros.atomic import atomic_write  # noqa: E402
 from pose3d_ros.inference.backends import set_process_threads  # noqa: E402
 from pose3d_ros.inference.blazepose import FrontEndSettings  # noqa: E402
 from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
-from pose3d_ros.models.lifter import DEFAULT_LIFTER  # noqa: E402
+from pose3d_ros.paths import DEFAULT_LIFTER  # noqa: E402
 from pose3d_ros.paths import DEFAULT_CACHE_DIR  # noqa: E402
 from pose3d_ros.smoothing import TrackSmoother  # noqa: E402
 from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,  # noqa: E402

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+DEFAULT_FIELD_OF_VIEW_DEG = 60.0  # of images without a calibration (pose3d_infer, INT8 calibration)
 # Human3.6M camera ids by camera index 1..4.
 H36M_CAMERA_IDS = {1: '54138969', 2: '55011271', 3: '58860488', 4: '60457274'}
 
@@ -108,6 +109,13 @@ def project(points, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)
     points = np.asarray(points, dtype=np.float64)
     normalized = points[..., :2] / points[..., 2:3]
     return distort(normalized, radial, tangential) * np.asarray(focal) + np.asarray(center)
+
+
+def default_intrinsics(width, height):
+    """The documented default pinhole for a width x height image (no calibration given): a
+    DEFAULT_FIELD_OF_VIEW_DEG horizontal field of view, the principal point at the centre."""
+    focal = width / (2 * np.tan(np.radians(DEFAULT_FIELD_OF_VIEW_DEG) / 2))
+    return {'focal': (focal, focal), 'center': ((width - 1) / 2, (height - 1) / 2)}
 
 
 def pixels_to_normalized(pixels, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)):

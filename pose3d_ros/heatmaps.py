@@ -5,6 +5,8 @@ has pixel u covering crop pixels s*u .. s*u + s - 1, so crop x = s * (u + 0.5) -
 """
 import numpy as np
 
+HEATMAP_STRIDE = 4  # crop pixels per heatmap pixel of the hourglass (pose3d_ros.models.hourglass)
+
 
 def crop_to_heatmap(points, stride):
     return (np.asarray(points, np.float32) + 0.5) / stride - 0.5

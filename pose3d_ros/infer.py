@@ -40,27 +40,20 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.images import read_rgb
 from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
-from pose3d_ros.models.lifter import DEFAULT_LIFTER
-from pose3d_ros.paths import DEFAULT_CACHE_DIR, WEIGHTS_DIR
+from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_LIFTER, WEIGHTS_DIR
 from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg')
-DEFAULT_FIELD_OF_VIEW_DEG = 60.0
 # Person colours (BGR) by id, as the RViz markers use them.
 PALETTE = ((60, 180, 255), (255, 160, 60), (90, 220, 90), (200, 90, 220), (60, 220, 220), (220, 220, 60))
 
 
 class InputError(ValueError):
     """An input that cannot be read, named."""
-
-
-def default_intrinsics(width, height):
-    """The documented default pinhole for a width x height image (no calibration given)."""
-    focal = width / (2 * np.tan(np.radians(DEFAULT_FIELD_OF_VIEW_DEG) / 2))
-    return {'focal': (focal, focal), 'center': ((width - 1) / 2, (height - 1) / 2)}
 
 
 def calibrated_intrinsics(path):

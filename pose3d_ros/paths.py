@@ -3,4 +3,5 @@ or fetched from them (ONNX exports, TensorRT engines, the BlazePose release file
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / 'weights'
+DEFAULT_LIFTER = WEIGHTS_DIR / 'lifter_dpnet.pt'  # what the lifter node loads by default
 DEFAULT_CACHE_DIR = Path('~/.cache/pose3d_ros')

@@ -29,6 +29,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo
 from visualization_msgs.msg import MarkerArray
@@ -39,6 +40,7 @@ from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skel
 from pose3d_ros.inference.pipeline import FRONT_ENDS
 from pose3d_ros.nodes.camera import CameraNode
 from pose3d_ros.nodes.image_source import ImageSource, SourceError
+from pose3d_ros.nodes.lifecycle import SPIN_TIMEOUT_S, stop_on_signals
 from pose3d_ros.nodes.lifter import LifterNode
 from pose3d_ros.nodes.recorder import Recorder
 from pose3d_ros.nodes.skeleton_replay import SkeletonReplay
@@ -269,7 +271,7 @@ def main(argv=None):
             parser.error(f'output folder already exists: {record_dir}')
         record_dir.mkdir(parents=True)
 
-    rclpy.init()
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)  # the nodes stop before rclpy: stop_on_signals
     ros_args = ['--ros-args'] + [arg for path in params_files for arg in ('--params-file', str(path))]
     try:
         source, lifecycle_nodes, ground_truth = build_graph(args.input, ros_args, args.image_topic,
@@ -301,8 +303,9 @@ def main(argv=None):
                           '(see its log above)', file=sys.stderr)
                     return 1
         deadline = time.monotonic() + args.timeout if args.timeout > 0 else float('inf')
-        while rclpy.ok() and not printer.done and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
+        with stop_on_signals() as stop:
+            while rclpy.ok() and not stop.is_set() and not printer.done and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
         if recorder is not None:  # the printed frames' messages may still wait for the recorder
             settle = time.monotonic() + 0.3
             while rclpy.ok() and time.monotonic() < settle:

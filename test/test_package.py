@@ -87,17 +87,27 @@ def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp
 
 
 def test_launch_file_starts_the_runners_nodes_from_config_files_that_exist():
-    """launch/pose3d.launch.py cannot run here (no `launch`): check what it names."""
+    """launch/pose3d.launch.py cannot run here (no `launch`): check what it names and the nodes
+    pose3d_ros.launch_plan gives it (the source tree has the install share's config/ layout)."""
     import ast
 
     from pose3d_ros.inference.pipeline import FRONT_ENDS
+    from pose3d_ros.launch_plan import node_specs
 
     source = (ROOT / 'launch' / 'pose3d.launch.py').read_text()
     tree = ast.parse(source)
-    executables = {keyword.value.value for node in ast.walk(tree) if isinstance(node, ast.Call)
-                   for keyword in node.keywords if keyword.arg == 'executable'}
+    [arguments] = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign)
+                   and getattr(node.targets[0], 'id', None) == 'ARGUMENTS']
+    declared = {node.args[0].value: node for node in ast.walk(tree) if isinstance(node, ast.Call)
+                and getattr(node.func, 'id', None) == 'DeclareLaunchArgument'}
+    assert set(ast.literal_eval(arguments)) == set(declared)
+    values = {name: ast.literal_eval(next(k.value for k in node.keywords if k.arg == 'default_value'))
+              if name != 'params_file' else str(ROOT / 'config' / 'pose3d.yaml') for name, node in declared.items()}
+    specs = node_specs({**values, 'rviz': 'true'}, str(ROOT), lambda package: True)
     ours = set(re.findall(r"^    '(\w+) = ", (ROOT / 'setup.py').read_text(), re.MULTILINE))
-    assert executables - {'rviz2'} == {'camera', 'lifter', 'image_source'} <= ours
+    assert [spec['executable'] for spec in specs] == ['camera', 'lifter', 'image_source', 'rviz2']
+    assert {'camera', 'lifter', 'image_source'} <= ours
+    assert Path(specs[-1]['arguments'][1]).is_file()
     for name in re.findall(r"'config', '([\w.]+)'", source):
         assert (ROOT / 'config' / name).is_file(), name
     # front_end:= offers the pipeline's front ends, and '' (the parameter files' choice).

@@ -29,7 +29,8 @@ import torch
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
 from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE, load_hourglass
+from pose3d_ros.heatmaps import HEATMAP_STRIDE
+from pose3d_ros.models.hourglass import load_hourglass
 from pose3d_ros.models.prcnn import load_prcnn, pair_logits
 from pose3d_ros.ranking import TIE, discretize
 from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES

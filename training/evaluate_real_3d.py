@@ -40,7 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.atomic import atomic_write
-from pose3d_ros.models.lifter import DEFAULT_LIFTER
+from pose3d_ros.paths import DEFAULT_LIFTER
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES

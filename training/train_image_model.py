@@ -21,7 +21,8 @@ from torch.nn import functional
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.models import hourglass as hourglass_model
 from pose3d_ros.models import prcnn as prcnn_model
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE, build_hourglass, load_hourglass
+from pose3d_ros.heatmaps import HEATMAP_STRIDE
+from pose3d_ros.models.hourglass import build_hourglass, load_hourglass
 from pose3d_ros.models.prcnn import build_prcnn, pair_logits
 from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS

@@ -40,7 +40,7 @@ import numpy as np
 from pose3d_ros import skeleton
 from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
 from pose3d_ros.inference.person import Person2D, check_image, network_image
-from pose3d_ros.models.blazepose import DETECTOR_INPUT, LANDMARK_INPUT
+from pose3d_ros.inference.networks import DETECTOR_INPUT, LANDMARK_INPUT
 from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.ranking import discretize
 

@@ -11,9 +11,8 @@ import time
 import numpy as np
 
 from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
-from pose3d_ros.heatmaps import decode_heatmaps, heatmap_to_crop
+from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
 from pose3d_ros.inference.person import Person2D, check_image, network_image
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE
 from pose3d_ros.ranking import discretize, probabilities_from_scores
 
 STAGES = ('crop', 'hourglass', 'prcnn', 'decode')

@@ -15,7 +15,6 @@ written next to the engine (<stem>.int8.calibration) and reused while the ONNX f
 
 Everything but build_engine, EntropyCalibrator and TensorRTBackend runs without TensorRT.
 """
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, fields
@@ -25,10 +24,20 @@ import numpy as np
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.inference.backends import single_or_tuple
+from pose3d_ros.inference.networks import file_sha256
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
+# The networks pose3d_build_engines calibrates for INT8: the image networks on whole-frame crops,
+# the lifter on the people its front end finds in the same images. BlazePose's networks have no
+# calibration: they run in FP16 where INT8 is asked for.
+INT8_KINDS = ('hourglass', 'prcnn', 'lifter')
 WORKSPACE_BYTES = 1 << 30
 LOG = logging.getLogger('pose3d_ros.engines')
+
+
+def engine_precision(kind, precision):
+    """The precision of the `kind` engine built and run when `precision` is asked for."""
+    return 'fp16' if precision == 'int8' and kind not in INT8_KINDS else precision
 
 
 @dataclass(frozen=True)
@@ -55,14 +64,6 @@ class EngineKey:
         """'field: ours -> theirs' for every field that differs from `other`."""
         return [f'{field.name}: {getattr(self, field.name)} -> {getattr(other, field.name)}'
                 for field in fields(self) if getattr(self, field.name) != getattr(other, field.name)]
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def engine_key(onnx_path, precision, input_shapes, tensorrt_version, gpu_name, compute_capability):
@@ -186,10 +187,19 @@ def import_tensorrt():
     return tensorrt
 
 
+def import_torch():
+    try:
+        import torch
+    except ImportError as error:
+        raise ValueError(f'the TensorRT backend keeps its device buffers in PyTorch CUDA tensors, so it needs '
+                         f'PyTorch ({error}): on a Jetson, NVIDIA\'s PyTorch wheel for its JetPack; the '
+                         f'onnxruntime backend runs without it') from None
+    return torch
+
+
 def device_identity():
     """(GPU name, 'major.minor' compute capability) of the current CUDA device."""
-    import torch
-
+    torch = import_torch()
     if not torch.cuda.is_available():
         raise ValueError('the TensorRT backend needs a CUDA GPU; torch.cuda.is_available() is False')
     major, minor = torch.cuda.get_device_capability()
@@ -247,17 +257,25 @@ def build_engine(trt, logger, onnx_path, precision, input_shapes, calibrator=Non
 
 def entropy_calibrator(trt, batches, cache_path):
     """A trt.IInt8EntropyCalibrator2 over CalibrationBatches, with device buffers owned by PyTorch
-    and its calibration cache at cache_path."""
+    and its calibration cache at cache_path. Without batches (a rebuild: a new TensorRT version or
+    GPU) the cache of an earlier calibration must exist: TensorRT then reads it and asks for no batch."""
     import torch
+
+    cache_path = Path(cache_path)
+    if batches is None and not cache_path.is_file():
+        raise ValueError(f'an INT8 engine needs calibration data: no calibration images were given and there is '
+                         f'no calibration cache {cache_path} from an earlier build; build the INT8 engines with '
+                         f'pose3d_build_engines --precision int8 (the lifter: --lifter-precision int8) '
+                         f'--calibration-images <folder of frames from the camera>')
 
     class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.batches = iter(batches)
+            self.batches = iter(batches if batches is not None else ())
             self.buffers = {}
 
         def get_batch_size(self):
-            return batches.batch_size
+            return batches.batch_size if batches is not None else 1
 
         def get_batch(self, names):
             batch = next(self.batches, None)
@@ -268,10 +286,10 @@ def entropy_calibrator(trt, batches, cache_path):
             return [self.buffers[name].data_ptr() for name in names]
 
         def read_calibration_cache(self):
-            return Path(cache_path).read_bytes() if Path(cache_path).is_file() else None
+            return cache_path.read_bytes() if cache_path.is_file() else None
 
         def write_calibration_cache(self, cache):
-            Path(cache_path).parent.mkdir(parents=True, exist_ok=True)
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(cache_path, lambda file: file.write(bytes(cache)))
 
     return EntropyCalibrator()
@@ -284,12 +302,11 @@ class TensorRTBackend:
     name = 'tensorrt'
 
     def __init__(self, onnx_path, precision='fp16', input_shapes=None, cache_dir='~/.cache/pose3d_ros/engines',
-                 calibration=None):
+                 calibration=None, label=None):
         """input_shapes: {input name: shape} for the ONNX inputs; calibration: CalibrationBatches
-        (INT8 only)."""
-        import torch
-
+        (INT8 only; without them the calibration cache of an earlier build)."""
         trt = import_tensorrt()
+        torch = import_torch()
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise ValueError(f'{onnx_path}: ONNX model not found')
@@ -329,7 +346,8 @@ class TensorRTBackend:
             self.outputs[name] = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=dtype, device='cuda')
             self.context.set_tensor_address(name, self.outputs[name].data_ptr())
         self.input_names, self.output_names = tuple(self.inputs), tuple(self.outputs)
-        self.path = onnx_path
+        self.input_shapes = {name: tuple(buffer.shape) for name, buffer in self.inputs.items()}
+        self.path, self.label = onnx_path, label or onnx_path.name
 
     def __call__(self, **inputs):
         import torch

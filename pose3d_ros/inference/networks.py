@@ -1,4 +1,4 @@
-"""The deployed networks, as every backend sees them: names, inputs, outputs, ONNX export.
+"""The deployed networks, as every backend sees them: names, inputs, outputs, and their ONNX files.
 
     hourglass  image (B, 3, S, S) RGB in [0, 1]              -> heatmaps (B, 16, S/4, S/4), last stack
     prcnn      image, heatmaps (B, 16, S/4, S/4)              -> depth_scores (B, 16)
@@ -11,32 +11,28 @@
                                                                  heatmaps (B, 39, 64, 64), world_landmarks (B, 39, 3)
     (pose3d_ros.models.blazepose; their "checkpoint" is the release's .tflite file)
 
-Checkpoints (.pt, .tflite) are the source of truth; ONNX files are exported from them with
-`export_onnx` (the `pose3d_export_onnx` command), or on first use into a cache folder keyed by
-the checkpoint's sha256 (`cached_onnx`), so a node given only .pt files can still run ONNX
-Runtime or TensorRT.
+Checkpoints (.pt, .tflite) are the source of truth; ONNX files are exported from them by
+pose3d_ros.inference.pytorch (the `pose3d_export_onnx` command writes a bundle of them,
+pose3d_ros.inference.bundle), or on first use into a cache folder keyed by the checkpoint's
+sha256 (`cached_onnx`), so a node given only .pt files can still run ONNX Runtime or TensorRT.
+Each ONNX file travels with an OnnxModel record (a bundle's manifest entry, or a JSON file beside
+a cached export): what the runtime needs to know of it without PyTorch. This module imports no
+PyTorch; only a cache miss loads pose3d_ros.inference.pytorch to export.
 """
 import hashlib
-import tempfile
+import json
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from pose3d_ros.atomic import atomic_write
-from pose3d_ros.models.blazepose import load_blazepose
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE, LastStack, load_hourglass
-from pose3d_ros.models.lifter import LifterInference, load_lifter
-from pose3d_ros.models.prcnn import load_prcnn
-from pose3d_ros.skeleton import DETECTED_JOINTS
 
 KINDS = ('hourglass', 'prcnn', 'lifter', 'blazepose_detector', 'blazepose_landmarks')
 OUTPUT_NAMES = {'hourglass': ('heatmaps',), 'prcnn': ('depth_scores',), 'lifter': ('pose_mm',),
                 'blazepose_detector': ('regressions', 'scores'),
                 'blazepose_landmarks': ('landmarks', 'presence', 'heatmaps', 'world_landmarks')}
-OPSET = 18
 MAX_DYNAMIC_BATCH = 64
-_JOINTS = len(DETECTED_JOINTS)
+DETECTOR_INPUT = 224  # BlazePose's detector and landmark model input sides, pixels
+LANDMARK_INPUT = 256
 
 
 def check_kind(kind):
@@ -44,98 +40,93 @@ def check_kind(kind):
         raise ValueError(f'network kind must be one of {KINDS}, got {kind!r}')
 
 
-def load_network(kind, checkpoint, device='cpu'):
-    """A checkpoint -> (deployed module in eval mode, {input name: shape at batch 1})."""
-    check_kind(kind)
-    if kind == 'lifter':
-        lifter, _ = load_lifter(checkpoint, device)
-        return LifterInference(lifter).eval(), lifter_input_shapes(lifter)
-    if kind.startswith('blazepose'):
-        module = load_blazepose(kind, checkpoint).to(device)
-        return module.eval(), image_input_shapes(module.input_size)
-    model, saved = (load_hourglass if kind == 'hourglass' else load_prcnn)(checkpoint, device)
-    shapes = image_input_shapes(saved['input_size'], model.joints if kind == 'prcnn' else None)
-    return (LastStack(model) if kind == 'hourglass' else model).eval(), shapes
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as file:
+        for block in iter(lambda: file.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def image_input_shapes(input_size, heatmap_joints=None):
-    """{input name: shape at batch 1} of the hourglass, or of PRCNN when heatmap_joints is given."""
-    shapes = {'image': (1, 3, input_size, input_size)}
-    if heatmap_joints:
-        side = input_size // HEATMAP_STRIDE
-        shapes['heatmaps'] = (1, heatmap_joints, side, side)
-    return shapes
+def model_label(model_type, source):
+    """'<model type>:<file name>', e.g. 'dpnet:lifter_dpnet.pt' (the lifter's Skeleton3D.model)."""
+    return f'{model_type}:{source}'
 
 
-def lifter_input_shapes(lifter):
-    shapes = {'joints_2d': (1, _JOINTS, 2)}
-    if lifter.uses_ranking:
-        shapes['ranking'] = (1, _JOINTS, _JOINTS)
-    return shapes
+@dataclass(frozen=True)
+class OnnxModel:
+    """One exported network: its ONNX file and how it was made."""
+    kind: str
+    path: Path
+    sha256: str
+    inputs: dict          # {name: [dims]}; a dim is a size, or a name for a symbolic axis
+    outputs: dict
+    source: str           # the checkpoint or .tflite file name it was exported from
+    source_sha256: str
+    model_type: str       # the checkpoint's model type (dpnet, baseline, ordinal, hourglass, prcnn) or the kind
+    exporter: str         # torch.onnx's `dynamo` exporter or the older `torchscript` one
+    opset: int
+    versions: dict        # {package: version} of torch, onnx, onnxruntime at export
+    max_abs_error: float  # largest |ONNX Runtime - PyTorch| on seeded inputs at export
 
+    @property
+    def label(self):
+        return model_label(self.model_type, self.source)
 
-def example_inputs(kind, shapes, batch=1, seed=0):
-    """Seeded inputs of the right range for each input: images and heatmaps in [0, 1], joints
-    around the optical axis, rankings in {0, 0.5, 1}."""
-    generator = torch.Generator().manual_seed(seed)
-    inputs = {}
-    for name, shape in shapes.items():
-        shape = (batch,) + tuple(shape[1:])
-        if name == 'joints_2d':
-            inputs[name] = 0.3 * torch.randn(shape, generator=generator)
-        elif name == 'ranking':
-            inputs[name] = torch.randint(0, 3, shape, generator=generator).float() / 2
-        else:
-            inputs[name] = torch.rand(shape, generator=generator)
-    return inputs
+    def to_entry(self):
+        """The JSON-ready record, with the file name relative to its folder."""
+        return {'file': self.path.name, **{k: v for k, v in asdict(self).items() if k != 'path'}}
 
+    @classmethod
+    def from_entry(cls, entry, folder, where):
+        """An entry read from `where` (a file named in errors) for a file in `folder`."""
+        if not isinstance(entry, dict):
+            raise ValueError(f'{where}: a model entry must be a JSON object, got {type(entry).__name__}')
+        names = {field.name for field in fields(cls)} - {'path'}
+        missing = sorted(names - set(entry)) + ([] if 'file' in entry else ['file'])
+        if missing:
+            raise ValueError(f'{where}: model entry {entry.get("file", "?")!r} lacks {missing}')
+        if entry['kind'] not in KINDS:
+            raise ValueError(f'{where}: model {entry["file"]!r} has kind {entry["kind"]!r}, not one of {KINDS}')
+        return cls(path=Path(folder) / entry['file'], **{name: entry[name] for name in names})
 
-def export_onnx(kind, module, shapes, path, batch=1, dynamic_batch=False):
-    """Write a deployed module to ONNX at `path` atomically -> max |ONNX Runtime - PyTorch| on
-    seeded inputs (batch 3 for a dynamic batch axis)."""
-    check_kind(kind)
-    module.eval()
-    # torch.export specializes size-1 dimensions, so a symbolic batch is traced at batch 2.
-    inputs = example_inputs(kind, shapes, 2 if dynamic_batch else batch)
-    dynamic_shapes = None
-    if dynamic_batch:
-        batch_dim = torch.export.Dim('batch', min=1, max=MAX_DYNAMIC_BATCH)
-        dynamic_shapes = tuple({0: batch_dim} for _ in inputs)
-    with torch.no_grad():
-        program = torch.onnx.export(module, tuple(inputs.values()), None, dynamo=True, opset_version=OPSET,
-                                    input_names=list(inputs), output_names=list(OUTPUT_NAMES[kind]),
-                                    dynamic_shapes=dynamic_shapes, verbose=False)
-    with tempfile.TemporaryDirectory() as folder:
-        staged = Path(folder) / 'model.onnx'
-        program.save(str(staged))
-        data = staged.read_bytes()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda file: file.write(data))
-    return onnx_max_abs_error(kind, module, shapes, path, 3 if dynamic_batch else batch)
-
-
-def onnx_max_abs_error(kind, module, shapes, path, batch):
-    """Largest |ONNX Runtime - PyTorch| over the outputs, on seeded inputs."""
-    import onnxruntime
-
-    inputs = example_inputs(kind, shapes, batch, seed=1)
-    session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-    onnx_outputs = session.run(None, {name: tensor.numpy() for name, tensor in inputs.items()})
-    with torch.no_grad():
-        torch_outputs = module(*inputs.values())
-    torch_outputs = torch_outputs if isinstance(torch_outputs, tuple) else (torch_outputs,)
-    return max(float(np.abs(onnx - torch_output.numpy()).max())
-               for onnx, torch_output in zip(onnx_outputs, torch_outputs))
+    def check_file(self, where):
+        """ValueError naming the file unless it exists with the recorded sha256."""
+        if not self.path.is_file():
+            raise ValueError(f'{where}: {self.path} is missing')
+        actual = file_sha256(self.path)
+        if actual != self.sha256:
+            raise ValueError(f'{self.path}: sha256 {actual} differs from {self.sha256} recorded in {where} '
+                             f'(a damaged or replaced file: copy or export it again)')
 
 
 def cached_onnx(kind, checkpoint, cache_dir):
-    """The ONNX export (batch 1) of a checkpoint in cache_dir, made on first use -> its path."""
+    """The ONNX export (batch 1) of a checkpoint in cache_dir, made on first use -> OnnxModel.
+
+    <checkpoint stem>-<sha256 prefix>.onnx with its record in .json beside it; an export whose
+    record is missing or does not match the file is made again.
+    """
+    check_kind(kind)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise ValueError(f'{checkpoint}: {kind} checkpoint not found')
-    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:16]
-    path = Path(cache_dir).expanduser() / f'{checkpoint.stem}-{digest}.onnx'
-    if not path.is_file():
-        module, shapes = load_network(kind, checkpoint)
-        export_onnx(kind, module, shapes, path)
-    return path
+    digest = file_sha256(checkpoint)
+    path = Path(cache_dir).expanduser() / f'{checkpoint.stem}-{digest[:16]}.onnx'
+    record = path.with_suffix('.json')
+    try:
+        model = OnnxModel.from_entry(json.loads(record.read_text()), path.parent, record)
+        model.check_file(record)
+        if (model.kind, model.source_sha256) == (kind, digest):
+            return model
+    except (OSError, ValueError, TypeError):
+        pass  # missing, from an older version, or damaged: export again
+    try:
+        from pose3d_ros.inference.pytorch import export_checkpoint
+    except ImportError as error:
+        raise ValueError(f'{path} (the ONNX export of {checkpoint}) is not in the cache, and exporting it '
+                         f'needs PyTorch ({error}); without PyTorch, run a model bundle exported on a '
+                         f'development machine (pose3d_export_onnx; the nodes\' model_bundle)') from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = export_checkpoint(kind, checkpoint, path)
+    atomic_write(record, lambda file: file.write(json.dumps(model.to_entry(), indent=2).encode()))
+    return model

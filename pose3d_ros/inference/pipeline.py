@@ -7,7 +7,7 @@ and landmark model, several people with track ids; the default) or `drpose3d`
 turns each person's undistorted normalized joints and ranking into a root-relative 3D pose, and
 pose3d_ros.root places it in the camera frame.
 Every network is a backend (pose3d_ros.inference.backends); `build_pipeline` makes them from
-checkpoints and model files for one backend kind.
+checkpoints and model files, or from a model bundle's ONNX files, for one backend kind.
 """
 import time
 from dataclasses import dataclass
@@ -16,7 +16,6 @@ import numpy as np
 
 from pose3d_ros.camera import pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
-from pose3d_ros.inference.networks import load_network
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
 from pose3d_ros.root import root_position, scale_to_height
 from pose3d_ros.skeleton import NUM_JOINTS, ROOT
@@ -25,16 +24,21 @@ FRONT_ENDS = ('blazepose', 'drpose3d')
 LANDMARK_MODELS = ('lite', 'full', 'heavy')
 
 
-def lift_joints(lifter, normalized, ranking):
-    """The lifter backend on one person: (16, 2) DETECTED_JOINTS in normalized undistorted image
-    coordinates and their (16, 16) ranking (ignored by lifters without a ranking input; may then
-    be None) -> (17, 3) mm, root-relative, optical frame."""
+def lifter_inputs(input_names, normalized, ranking):
+    """A lifter's inputs (batch 1) for one person: (16, 2) DETECTED_JOINTS in normalized undistorted
+    image coordinates and their (16, 16) ranking (ignored by lifters without a ranking input; may
+    then be None)."""
     inputs = {'joints_2d': np.asarray(normalized, np.float32)[None]}
-    if 'ranking' in lifter.input_names:
+    if 'ranking' in input_names:
         if ranking is None:
             raise ValueError('this lifter needs a ranking matrix')
         inputs['ranking'] = np.asarray(ranking, dtype=np.float32)[None]
-    return lifter(**inputs)[0]
+    return inputs
+
+
+def lift_joints(lifter, normalized, ranking):
+    """The lifter backend on one person's lifter_inputs -> (17, 3) mm, root-relative, optical frame."""
+    return lifter(**lifter_inputs(lifter.input_names, normalized, ranking))[0]
 
 
 @dataclass
@@ -94,16 +98,19 @@ class PosePipeline:
 
 def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=None, landmark_model='full',
                    backend='onnxruntime', precision='fp32', device='cpu', threads=None,
-                   cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, settings=None, tracker=None, joint_regressor=None):
+                   cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, settings=None, tracker=None, joint_regressor=None,
+                   bundle=None):
     """A PosePipeline, every network on the same backend kind.
 
     blazepose: the fetched BlazePose detector and `landmark_model` (lite, full, heavy) from
     cache_dir/blazepose, `settings` (blazepose.FrontEndSettings) and `joint_regressor` (a file;
     default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`.
-    lifter: a lifter checkpoint, or None for the 2D stages only.
+    bundle: a model bundle (pose3d_ros.inference.bundle.Bundle) whose ONNX files the front end
+    runs instead. lifter: a lifter checkpoint or OnnxModel (a bundle's), or None for the 2D stages
+    only.
     """
-    def network(kind, path, threads=threads):
-        return make_backend(kind, path, backend, precision, device, threads, cache_dir)
+    def network(kind, model, threads=threads):
+        return make_backend(kind, model, backend, precision, device, threads, cache_dir)
 
     if front_end == 'blazepose':
         from dataclasses import replace
@@ -113,19 +120,29 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
 
         if landmark_model not in LANDMARK_MODELS:
             raise ValueError(f'landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}')
+        if bundle is not None:
+            detector = bundle.model('blazepose_detector')
+            landmarks = bundle.model('blazepose_landmarks', landmark_model)
+        else:
+            detector = model_path('pose_detection.tflite', cache_dir)
+            landmarks = model_path(f'pose_landmark_{landmark_model}.tflite', cache_dir)
         settings = replace(settings or blazepose.FrontEndSettings(), tie_band=tie_band)
         stages = blazepose.BlazePoseFrontEnd(
-            network('blazepose_detector', model_path('pose_detection.tflite', cache_dir)),
-            network('blazepose_landmarks', model_path(f'pose_landmark_{landmark_model}.tflite', cache_dir)),
+            network('blazepose_detector', detector), network('blazepose_landmarks', landmarks),
             settings, blazepose.JointRegressor(joint_regressor or blazepose.DEFAULT_JOINT_REGRESSOR))
     elif front_end == 'drpose3d':
         from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd
 
+        if bundle is not None:
+            if hourglass or prcnn:
+                raise ValueError('the drpose3d front end runs a bundle or hourglass and prcnn checkpoints, not both')
+            hourglass, prcnn = bundle.model('hourglass'), bundle.model('prcnn')
         if not (hourglass and prcnn):
             raise ValueError('the drpose3d front end needs hourglass and prcnn checkpoints')
-        input_size = load_network('hourglass', hourglass)[1]['image'][-1]
-        stages = DRPose3DFrontEnd(network('hourglass', hourglass), network('prcnn', prcnn), input_size,
-                                  tie_band=tie_band, tracker=tracker)
+        hourglass_network = network('hourglass', hourglass)
+        input_size = hourglass_network.input_shapes['image'][-1]
+        stages = DRPose3DFrontEnd(hourglass_network, network('prcnn', prcnn), input_size, tie_band=tie_band,
+                                  tracker=tracker)
     else:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
     # The lifter, a small MLP, is as fast on one thread; its own pool of workers slowed the image

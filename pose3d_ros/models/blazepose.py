@@ -10,10 +10,9 @@ input (B, 3, S, S) RGB in [0, 1] like the other image networks, named outputs
 import torch
 from torch import nn
 
+from pose3d_ros.inference.networks import DETECTOR_INPUT, LANDMARK_INPUT
 from pose3d_ros.models.tflite_graph import load_tflite_graph
 
-DETECTOR_INPUT = 224
-LANDMARK_INPUT = 256
 NUM_LANDMARK_OUTPUTS = 39  # 33 landmarks, 2 that place the next ROI, 4 unused
 # The release's output tensors: detector (regressions, score logits); landmark model (landmarks,
 # pose presence, heatmaps, world landmarks; Identity_2 is the segmentation mask).

@@ -13,7 +13,6 @@ from pose3d_ros.models.checkpoint import build_model, load_checkpoint
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 CHECKPOINT_FORMAT = 'pose3d_ros.hourglass/1'
-HEATMAP_STRIDE = 4
 IMAGE_MEAN = (0.485, 0.456, 0.406)
 IMAGE_STD = (0.229, 0.224, 0.225)
 

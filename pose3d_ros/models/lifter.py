@@ -21,12 +21,9 @@ import torch
 from torch import nn
 
 from pose3d_ros.models.checkpoint import build_model, load_checkpoint
-from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, FLIP_PERMUTATION, NON_ROOT_JOINTS, ROOT
 
 CHECKPOINT_FORMAT = 'pose3d_ros.lifter/1'
-# Shipped checkpoints and their model card (pose3d_ros/weights/MODEL_CARD.md).
-DEFAULT_LIFTER = WEIGHTS_DIR / 'lifter_dpnet.pt'  # what the lifter node loads by default
 NUM_INPUT_JOINTS = len(DETECTED_JOINTS)
 NUM_OUTPUT_JOINTS = len(NON_ROOT_JOINTS)
 _ROOT_FIRST_TO_JOINT_ORDER = torch.tensor([ROOT, *NON_ROOT_JOINTS]).argsort()

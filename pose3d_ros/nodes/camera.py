@@ -103,12 +103,19 @@ def model_file(value, default, what, parameter):
     return path
 
 
-def front_end_options(front_end, param):
+def front_end_options(front_end, param, bundle=None):
     """build_pipeline's front-end arguments and a model description from the node's parameters
-    (`param(name)`); ValueError or FileNotFoundError naming the parameter or file."""
+    (`param(name)`) and model bundle (pose3d_ros.inference.bundle, or None: the checkpoints);
+    ValueError or FileNotFoundError naming the parameter or file."""
     if front_end not in FRONT_ENDS:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
     tie_band = param('tie_band')
+    if front_end == 'drpose3d' and bundle is not None:
+        if param('hourglass_checkpoint') or param('prcnn_checkpoint'):
+            raise ValueError('model_bundle replaces hourglass_checkpoint and prcnn_checkpoint: set one or the other')
+        hourglass, prcnn = bundle.model('hourglass'), bundle.model('prcnn')
+        return (dict(bundle=bundle, tie_band=tie_band),
+                f'drpose3d: hourglass:{hourglass.source}, prcnn:{prcnn.source} (bundle {bundle.folder})')
     if front_end == 'drpose3d':
         hourglass = model_file(param('hourglass_checkpoint'), DEFAULT_HOURGLASS, 'hourglass checkpoint',
                                'hourglass_checkpoint')
@@ -127,8 +134,9 @@ def front_end_options(front_end, param):
         min_presence=param('min_presence'), redetect_interval=param('redetect_interval'),
         full_image_fallback=param('full_image_fallback'), depth_tie_mm=param('depth_tie_mm'),
         detector_turns=tuple(turns), detector_tiles=param('detector_tiles'))
-    return (dict(landmark_model=landmark_model, settings=settings, joint_regressor=regressor, tie_band=tie_band),
-            f'blazepose: pose_landmark_{landmark_model}.tflite, regressor:{regressor.name}')
+    model = f'blazepose: pose_landmark_{landmark_model}.tflite, regressor:{regressor.name}'
+    return (dict(landmark_model=landmark_model, settings=settings, joint_regressor=regressor, tie_band=tie_band,
+                 bundle=bundle), model + (f' (bundle {bundle.folder})' if bundle is not None else ''))
 
 
 class CameraNode(InferenceNode):
@@ -212,7 +220,7 @@ class CameraNode(InferenceNode):
         with self._lock:
             try:
                 front_end = self._param('front_end')
-                options, model = front_end_options(front_end, self._param)
+                options, model = front_end_options(front_end, self._param, self._model_bundle())
                 transport = self._param('image_transport')
                 if transport not in IMAGE_TRANSPORTS:
                     raise ValueError(f'image_transport must be one of {sorted(IMAGE_TRANSPORTS)}, '

@@ -1,17 +1,22 @@
 """What the lifecycle nodes (camera, lifter) share: the backend parameters, logged transitions,
 the deactivate / cleanup / shutdown / error transitions, and their executable."""
+import contextlib
 import functools
+import signal
 import threading
 
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 
 from pose3d_ros.inference.backends import DEFAULT_CACHE_DIR, set_process_threads
+from pose3d_ros.inference.bundle import read_bundle
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 
 AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
+SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor
 
 
 def logged_transition(transition):
@@ -26,19 +31,51 @@ def logged_transition(transition):
     return wrapper
 
 
-def spin(node_class, args=None):
-    """The executable of a lifecycle node: spin it, configured and activated first with `autostart`."""
-    rclpy.init(args=args)
-    node = node_class()
+@contextlib.contextmanager
+def stop_on_signals():
+    """An Event that the first SIGINT or SIGTERM sets; those signals then get their default
+    handlers back, so a second Ctrl-C interrupts at once.
+
+    For processes that start rclpy with SignalHandlerOptions.NO: rclpy's own handlers shut its
+    context down from the signal, while the camera's worker thread may be publishing (`RCLError:
+    publisher's context is invalid`); with this the loop stops, the nodes stop their workers, and
+    only then does rclpy shut down. Spin with a timeout: Python runs the handler between waits.
+    """
+    stop = threading.Event()
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+    def handle(signum, frame):
+        stop.set()
+        for number, default in defaults.items():
+            signal.signal(number, default)
+
+    previous = {number: signal.signal(number, handle) for number in defaults}
     try:
-        if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        yield stop
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def spin(node_class, args=None):
+    """The executable of a lifecycle node: spin it, configured and activated first with `autostart`,
+    until SIGINT or SIGTERM; then the node stops (the camera joins its worker) and rclpy shuts down."""
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    with stop_on_signals() as stop:
+        node = node_class()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+            while not stop.is_set() and rclpy.ok():
+                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            executor.shutdown()
+            node.destroy_node()
+            rclpy.try_shutdown()
 
 
 class InferenceNode(LifecycleNode):
@@ -59,6 +96,10 @@ class InferenceNode(LifecycleNode):
                 'whole process); 0: the runtime\'s default.' + AT_CONFIGURE, 0, 256)
         declare(self, 'cache_dir', str(DEFAULT_CACHE_DIR),
                 'Folder of the ONNX exports and TensorRT engines made from checkpoints.' + AT_CONFIGURE)
+        declare(self, 'model_bundle', '',
+                'Folder of a model bundle (pose3d_export_onnx: ONNX files and manifest.json, each file\'s '
+                'sha256 checked) whose networks run instead of the checkpoints, with the onnxruntime or '
+                'tensorrt backend and no PyTorch; empty: the checkpoints.' + AT_CONFIGURE)
         declare(self, 'log_period_s', 5.0,
                 'Each distinct input problem is logged at most once per this many seconds.' + AT_CONFIGURE,
                 0.0, 3600.0)
@@ -70,6 +111,11 @@ class InferenceNode(LifecycleNode):
 
     def _param(self, name):
         return self.get_parameter(name).value
+
+    def _model_bundle(self):
+        """The Bundle `model_bundle` names, or None; ValueError naming the file and field."""
+        folder = self._param('model_bundle')
+        return read_bundle(folder) if folder else None
 
     def _backend_threads(self):
         """`threads` for the backend (None: the runtime's default); the pytorch backend gets them

@@ -68,7 +68,7 @@ from pose3d_ros import images, messages
 from pose3d_ros.camera import back_project, pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.pipeline import lift_person
-from pose3d_ros.models.lifter import DEFAULT_LIFTER
+from pose3d_ros.paths import DEFAULT_LIFTER
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3DArray
 from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_transition, spin
 from pose3d_ros.nodes.parameters import declare
@@ -272,15 +272,6 @@ def frame_markers(header, people, lifetime_s):
     return MarkerArray(markers=markers)
 
 
-def lifter_model_name(checkpoint):
-    """'<model type>:<file name>' of a lifter checkpoint, e.g. 'dpnet:lifter_dpnet.pt'."""
-    import torch
-
-    saved = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    kind = saved.get('model', {}).get('type', 'lifter') if isinstance(saved, dict) else 'lifter'
-    return f'{kind}:{Path(checkpoint).name}'
-
-
 class LifterNode(InferenceNode):
     def __init__(self, **node_options):
         super().__init__('lifter', **node_options)
@@ -343,18 +334,27 @@ class LifterNode(InferenceNode):
         if self.smoother is not None:
             self.smoother.reset()
 
+    def _lifter_model(self):
+        """The lifter checkpoint, or the OnnxModel of `model_bundle`."""
+        bundle, checkpoint = self._model_bundle(), self._param('lifter_checkpoint')
+        if bundle is None:
+            return Path(checkpoint or DEFAULT_LIFTER).expanduser()
+        if checkpoint:
+            raise ValueError('model_bundle replaces lifter_checkpoint: set one or the other')
+        return bundle.model('lifter')
+
     @logged_transition
     def on_configure(self, state):
         with self._lock:
             try:
-                checkpoint = Path(self._param('lifter_checkpoint') or DEFAULT_LIFTER).expanduser()
+                model = self._lifter_model()
                 threads = self._backend_threads()
                 self.backend_name, self.precision = self._param('backend'), self._param('precision')
                 self.device = self._param('device')
                 started = time.perf_counter()
-                self.lifter = make_backend('lifter', checkpoint, self.backend_name, self.precision,
+                self.lifter = make_backend('lifter', model, self.backend_name, self.precision,
                                            self.device, threads, self._param('cache_dir'))
-                self.model = lifter_model_name(checkpoint)
+                self.model = self.lifter.label
             except Exception as error:  # a bad checkpoint, backend or precision: stay unconfigured
                 self.lifter = None
                 self.get_logger().error(f'configure failed: cannot load the lifter: {error}')

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pose3d_ros.infer import default_intrinsics, main
+from pose3d_ros.camera import default_intrinsics
+from pose3d_ros.infer import main
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, ROOT
 from training.datasets.h36m import DEFAULT_ROOT
 

@@ -11,7 +11,7 @@ import torch
 
 from pose3d_ros.camera import world_to_camera
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.models.hourglass import HEATMAP_STRIDE
+from pose3d_ros.heatmaps import HEATMAP_STRIDE
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import ROOT
 from training.augmentation import sample_virtual_cameras

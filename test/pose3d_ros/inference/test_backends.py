@@ -1,32 +1,82 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
-import pytest
-import torch
 
-from pose3d_ros.inference.backends import TorchBackend
-from pose3d_ros.inference.networks import load_network
+from pose3d_ros.inference.drpose3d import PersonTracker
+from pose3d_ros.inference.pipeline import build_pipeline, lift_person
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='CUDA graphs need a CUDA device')
+# Run in a process where `import torch` fails: the camera and lifter nodes configured from a model
+# bundle (onnxruntime), one frame through the camera's front end and the lifter, the TensorRT
+# backend's and the ONNX cache's errors without PyTorch.
+WITHOUT_TORCH = '''
+import json, sys, types
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'torch':
+            raise ImportError(f'{name} is not installed here')
+
+sys.meta_path.insert(0, NoTorch())
+import numpy as np
+import rclpy
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+
+from pose3d_ros.inference.backends import make_backend
+from pose3d_ros.inference.drpose3d import PersonTracker
+from pose3d_ros.inference.pipeline import lift_person
+from pose3d_ros.nodes.camera import CameraNode
+from pose3d_ros.nodes.lifter import LifterNode
+
+bundle, missing_checkpoint, cache_dir = sys.argv[1:]
+rclpy.init()
+common = [Parameter('model_bundle', value=bundle), Parameter('backend', value='onnxruntime')]
+camera = CameraNode(parameter_overrides=common + [Parameter('front_end', value='drpose3d')])
+lifter = LifterNode(parameter_overrides=common)
+assert camera.trigger_configure() == lifter.trigger_configure() == TransitionCallbackReturn.SUCCESS
+camera.pipeline.front_end.tracker = PersonTracker(min_confidence=0.0)  # random networks: always someone
+image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+(person,) = camera.pipeline.people(image)
+lifted = lift_person(lifter.lifter, person.joints_2d, person.confidence, person.ranking, (150.0, 150.0), (80.0, 60.0))
+both = LifterNode(parameter_overrides=common + [Parameter('lifter_checkpoint', value='lifter.pt')])
+refused = both.trigger_configure() == TransitionCallbackReturn.FAILURE
+sys.modules['tensorrt'] = types.ModuleType('tensorrt')  # as on a robot with TensorRT and no PyTorch
+errors = []
+for kind, model, backend in (('lifter', lifter._lifter_model(), 'tensorrt'),
+                             ('prcnn', missing_checkpoint, 'onnxruntime')):
+    try:
+        make_backend(kind, model, backend, cache_dir=cache_dir)
+    except ValueError as error:
+        errors.append(str(error))
+print(json.dumps({'model': lifter.model, 'camera_model': camera.model, 'joints_2d': person.joints_2d.tolist(),
+                  'pose_m': lifted.pose_m.tolist(), 'errors': errors, 'bundle_and_checkpoint_refused': refused,
+                  'torch_loaded': any(name.split('.')[0] == 'torch' for name in sys.modules)}))
+'''
 
 
-def test_cuda_graphs_are_refused_off_cuda(checkpoints):
-    module, shapes = load_network('prcnn', checkpoints['prcnn'])
-    with pytest.raises(ValueError, match='CUDA graphs need a CUDA device, not cpu'):
-        TorchBackend(module, shapes, 'cpu', cuda_graphs=True)
-    assert not TorchBackend(module, shapes, 'cpu').cuda_graphs  # eager by default on the CPU
-
-
-@needs_cuda
-@pytest.mark.parametrize('half', [False, True])
-def test_cuda_graph_replays_match_eager_runs_for_new_inputs(checkpoints, half):
-    module, shapes = load_network('prcnn', checkpoints['prcnn'], 'cuda')
-    graphed = TorchBackend(module, shapes, 'cuda', half=half)
-    eager = TorchBackend(module, shapes, 'cuda', half=half, cuda_graphs=False)
-    assert graphed.cuda_graphs
-    rng = np.random.default_rng(0)
-    outputs = []
-    for _ in range(3):  # every replay reads the inputs of its own call
-        inputs = {name: rng.random(shape, dtype=np.float32) for name, shape in shapes.items()}
-        outputs.append(graphed(**inputs))
-        np.testing.assert_allclose(outputs[-1], eager(**inputs), atol=2e-2 if half else 1e-4)
-    assert not np.allclose(outputs[0], outputs[1])
-    assert len(graphed._graphs) == 1  # one capture for one set of shapes
+def test_the_nodes_run_a_bundle_without_pytorch(bundle, checkpoints, tmp_path):
+    missing = tmp_path / 'retrained_prcnn.pt'
+    missing.write_bytes(checkpoints['prcnn'].read_bytes() + b'\0')  # not in any ONNX cache
+    result = subprocess.run([sys.executable, '-c', WITHOUT_TORCH, str(bundle.folder), str(missing), str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert not found['torch_loaded']
+    assert found['model'] == 'dpnet:lifter_dpnet.pt' and found['bundle_and_checkpoint_refused']
+    assert 'model_bundle replaces lifter_checkpoint: set one or the other' in result.stderr
+    assert found['camera_model'] == f'drpose3d: hourglass:hourglass.pt, prcnn:prcnn.pt (bundle {bundle.folder})'
+    tensorrt, cache_miss = found['errors']
+    assert tensorrt.startswith('the TensorRT backend keeps its device buffers in PyTorch CUDA tensors, so it needs '
+                               'PyTorch (torch is not installed here)')
+    assert cache_miss.startswith(f'{tmp_path}/onnx/retrained_prcnn-')
+    assert 'exporting it needs PyTorch' in cache_miss
+    # The same frame through the checkpoints on PyTorch, the reference.
+    reference = build_pipeline('drpose3d', **checkpoints, backend='pytorch', tracker=PersonTracker(min_confidence=0.0))
+    image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    (person,) = reference.people(image)
+    lifted = lift_person(reference.lifter, person.joints_2d, person.confidence, person.ranking, (150.0, 150.0),
+                         (80.0, 60.0))
+    np.testing.assert_allclose(found['joints_2d'], person.joints_2d, atol=1e-3)
+    np.testing.assert_allclose(found['pose_m'], lifted.pose_m, atol=1e-5)

@@ -12,7 +12,7 @@ from pose3d_ros.inference import blazepose
 from pose3d_ros.inference.blazepose import (ANCHOR_CENTRES, BlazePoseFrontEnd, FrontEndSettings, JointRegressor, Roi,
                                             decode_detections, depth_probabilities, refine_from_heatmaps,
                                             weighted_nms)
-from pose3d_ros.models.blazepose import DETECTOR_INPUT, LANDMARK_INPUT
+from pose3d_ros.inference.networks import DETECTOR_INPUT, LANDMARK_INPUT
 from pose3d_ros.ranking import discretize, ranking_matrix
 
 RADIUS = 20

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pose3d_ros.inference import engines
-from pose3d_ros.inference.networks import export_onnx, image_input_shapes
+from pose3d_ros.inference.pytorch import export_onnx, image_input_shapes
 from pose3d_ros.models.prcnn import PRCNN
 
 SHAPES = (('image', (1, 3, 64, 64)), ('heatmaps', (1, 16, 16, 16)))
@@ -141,6 +141,25 @@ def test_calibration_images_are_read_as_rgb_with_named_errors(tmp_path):
     (tmp_path / 'empty').mkdir()
     with pytest.raises(ValueError, match=r'empty: no calibration images'):
         engines.read_calibration_images(tmp_path / 'empty')
+
+
+class FakeCalibratorBase:
+    """trt.IInt8EntropyCalibrator2 as the calibrator subclasses it: a base whose __init__ it calls."""
+
+    def __init__(self):
+        pass
+
+
+def test_an_int8_rebuild_without_calibration_images_uses_the_cache_or_names_what_is_missing(tmp_path):
+    trt = type('FakeTensorRTModule', (), {'IInt8EntropyCalibrator2': FakeCalibratorBase})
+    cache_path = engines.EngineCache(tmp_path).calibration_path(tmp_path / 'lifter-0123.onnx')
+    with pytest.raises(ValueError, match=r'lifter-0123\.int8\.calibration.*pose3d_build_engines .*'
+                                         r'--calibration-images'):
+        engines.entropy_calibrator(trt, None, cache_path)
+    cache_path.write_bytes(b'TRT-1000-EntropyCalibration2 table')
+    calibrator = engines.entropy_calibrator(trt, None, cache_path)  # TensorRT reads the table, asks no batch
+    assert calibrator.read_calibration_cache() == b'TRT-1000-EntropyCalibration2 table'
+    assert calibrator.get_batch(['joints_2d']) is None
 
 
 def test_without_tensorrt_the_backend_says_what_is_missing(onnx_file):

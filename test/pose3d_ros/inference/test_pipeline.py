@@ -79,7 +79,8 @@ def test_onnx_runtime_and_pytorch_backends_agree_end_to_end(checkpoints):
     assert (torch_lifted.root is None) == (onnx_lifted.root is None)
     if torch_lifted.root is not None:
         np.testing.assert_allclose(onnx_lifted.root, torch_lifted.root, rtol=1e-3)
-    assert sorted(path.suffix for path in (checkpoints['cache_dir'] / 'onnx').iterdir()) == ['.onnx'] * 3
+    exports = sorted(path.suffix for path in (checkpoints['cache_dir'] / 'onnx').iterdir())
+    assert exports == ['.json'] * 3 + ['.onnx'] * 3  # each with its record
 
 
 def test_backend_choices_are_checked(checkpoints):
@@ -94,9 +95,9 @@ def test_bad_model_files_are_named(tmp_path, checkpoints):
     with pytest.raises(ValueError, match=r'missing\.onnx: ONNX model not found'):
         OnnxRuntimeBackend(tmp_path / 'missing.onnx')
     truncated = tmp_path / 'truncated.onnx'
-    truncated.write_bytes(exported.read_bytes()[:5000])
+    truncated.write_bytes(exported.path.read_bytes()[:5000])
     with pytest.raises(ValueError, match=r'truncated\.onnx: not a loadable ONNX model'):
         OnnxRuntimeBackend(truncated)
-    backend = OnnxRuntimeBackend(exported)
+    backend = OnnxRuntimeBackend(exported.path)
     with pytest.raises(ValueError, match=r"prcnn-[0-9a-f]+\.onnx: expects inputs \['image', 'heatmaps'\], got \['image'\]"):
         backend(image=np.zeros((1, 3, SIZE, SIZE), np.float32))

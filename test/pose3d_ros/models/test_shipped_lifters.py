@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pose3d_ros.models.lifter import DEFAULT_LIFTER, load_lifter
+from pose3d_ros.models.lifter import load_lifter
+from pose3d_ros.paths import DEFAULT_LIFTER
 from pose3d_ros.paths import WEIGHTS_DIR
 from training import evaluate_lifter
 
