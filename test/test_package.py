@@ -122,6 +122,7 @@ def test_install_space_holds_library_interfaces_weights_and_executables(colcon_i
     assert 'extend_path' in (package_dir / '__init__.py').read_text()  # ours, not rosidl's
     assert (package_dir / 'msg' / '_skeleton3_d.py').is_file()
     assert (package_dir / 'nodes' / 'skeleton_replay.py').is_file()
+    assert {'camera', 'lifter', 'image_source', 'skeleton_replay', 'pose3d_run'} <= set(EXECUTABLES)
     weights = {path.name for path in (ROOT / 'pose3d_ros' / 'weights').iterdir() if path.is_file()}
     assert weights and weights <= {path.name for path in (package_dir / 'weights').iterdir()}
     for executable in EXECUTABLES:
