@@ -1,10 +1,14 @@
-"""The ROS package itself: package.xml, and the CMake build that colcon runs on a ROS install."""
+"""The ROS package itself: package.xml and the Python requirements of a ROS install, and the
+`colcon build` that a ROS 2 user runs."""
+import ast
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,47 @@ from catkin_pkg.package import parse_package
 ROOT = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 ROS_PARAMETERS = {'use_sim_time', 'start_type_description_service'}  # every rclpy node declares them
+# Top-level modules that package.xml declares under another name: their rosdep keys.
+ROSDEP_KEYS = {'numpy': 'python3-numpy', 'yaml': 'python3-yaml', 'cv2': 'python3-opencv',
+               'onnxruntime': 'python3-onnxruntime-pip', 'matplotlib': 'python3-matplotlib',
+               'tqdm': 'python3-tqdm'}
+# Modules that neither package.xml nor requirements-ros.txt brings, and why.
+INSTALLED_APART = {
+    'tensorrt': 'the tensorrt backend only; TensorRT comes with JetPack (python3-libnvinfer)',
+    'h5py': 'pose3d_ros.camera.load_cameras reads Human3.6M cameras.h5 for training/ only',
+}
+# The pose3d_ros executables of setup.py: {name: module}.
+EXECUTABLES = dict(re.findall(r"^    '(\w+) = (pose3d_ros[\w.]*):\w+',$", (ROOT / 'setup.py').read_text(),
+                              re.MULTILINE))
+
+
+def third_party_imports():
+    """{top-level module: the first file that imports it} over pose3d_ros/ and launch/, without the
+    standard library and pose3d_ros itself."""
+    found = {}
+    for source in sorted([*(ROOT / 'pose3d_ros').rglob('*.py'), *(ROOT / 'launch').glob('*.py')]):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for top in {name.split('.')[0] for name in names} - set(sys.stdlib_module_names) - {'pose3d_ros'}:
+                found.setdefault(top, source.relative_to(ROOT))
+    return found
+
+
+def requirement_names(path):
+    """The lower-case distribution names a pip requirements file lists, those of its -r files too."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split('#')[0].strip()
+        if line.startswith('-r '):
+            names |= requirement_names(path.parent / line[3:].strip())
+        elif line:
+            names.add(re.match(r'[\w.-]+', line).group().lower())
+    return names
 
 
 def test_package_xml_parses_and_declares_what_the_code_uses():
@@ -23,12 +68,22 @@ def test_package_xml_parses_and_declares_what_the_code_uses():
     assert package.get_build_type() == 'ament_cmake'
     declared = {d.name for d in package.build_depends + package.exec_depends
                 + package.buildtool_depends + package.test_depends}
-    used = set()
-    for source in (ROOT / 'pose3d_ros').rglob('*.py'):
-        used |= set(re.findall(r'^\s*(?:from|import) (\w+_msgs|rclpy|rcl_interfaces)\b',
-                               source.read_text(), re.MULTILINE))
-    used.discard('rcl_interfaces')  # comes with rclpy
-    assert used <= declared, f'imported but not in package.xml: {used - declared}'
+    from_pip = requirement_names(ROOT / 'requirements-ros.txt')
+    missing = [f'{module} (imported by {source})' for module, source in third_party_imports().items()
+               if ROSDEP_KEYS.get(module, module) not in declared and module not in from_pip
+               and module not in INSTALLED_APART]
+    assert not missing, f'neither in package.xml nor in requirements-ros.txt: {missing}'
+
+
+def test_ros_requirements_are_the_venvs_pinned_packages_without_ros_wheels_or_torch_for_bundles():
+    """What pip installs on a ROS machine is what the tests here run with (requirements.txt pins
+    it); the ROS install brings ROS, and a robot running a model bundle needs no PyTorch."""
+    ros = requirement_names(ROOT / 'requirements-ros.txt')
+    bundle = requirement_names(ROOT / 'requirements-ros-bundle.txt')
+    assert bundle < ros
+    assert not {name for name in ros if name.startswith('ros-')}
+    assert not {'torch', 'onnx', 'tflite'} & bundle
+    assert ros <= requirement_names(ROOT / 'requirements.txt'), ros - requirement_names(ROOT / 'requirements.txt')
 
 
 def test_cmake_generates_every_message_in_msg():
@@ -37,51 +92,93 @@ def test_cmake_generates_every_message_in_msg():
 
 
 @pytest.fixture(scope='module')
-def colcon_style_install(tmp_path_factory):
-    """What `colcon build` does for this ament_cmake package: a workspace src/, a fresh prefix.
+def colcon_install(tmp_path_factory):
+    """`colcon build` in a scratch workspace, as a ROS 2 user runs it, here in a shell with the
+    venv (the Kilted wheels) activated: (the package's install prefix, the environment that
+    `source install/setup.bash` gives).
 
     The package is copied out of the checkout because the checkout holds .venv, and CMake
     refuses to export include directories (the venv's numpy) from inside the source tree.
     """
     workspace = tmp_path_factory.mktemp('workspace')
-    source, build, prefix = (workspace / name for name in ('src/pose3d_ros', 'build', 'install'))
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+    shutil.copytree(ROOT, workspace / 'src' / 'pose3d_ros', ignore=shutil.ignore_patterns(
         '.venv', 'build', '.git', '__pycache__', '*.egg-info', '.pytest_cache'))
-    env = dict(os.environ, AMENT_PREFIX_PATH=str(VENV))
-    for command in (
-            ['cmake', '-S', str(source), '-B', str(build), '-DBUILD_TESTING=OFF',
-             f'-DCMAKE_INSTALL_PREFIX={prefix}', f'-DCMAKE_PREFIX_PATH={VENV}',
-             f'-DPython3_EXECUTABLE={sys.executable}'],
-            ['cmake', '--build', str(build), '-j', str(os.cpu_count())],
-            ['cmake', '--install', str(build)]):
-        result = subprocess.run(command, capture_output=True, text=True, env=env)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    python_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV)
-    return prefix, python_dir
+    shell = dict(os.environ, VIRTUAL_ENV=str(VENV), AMENT_PREFIX_PATH=str(VENV),
+                 PATH=os.pathsep.join([str(VENV / 'bin'), os.environ['PATH']]))
+    build = subprocess.run(
+        ['colcon', '--log-base', 'log', 'build', '--base-paths', 'src', '--build-base', 'build',
+         '--install-base', 'install', '--event-handlers', 'console_direct+', '--cmake-args', '-DBUILD_TESTING=OFF'],
+        capture_output=True, text=True, env=shell, cwd=workspace)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    sourced = subprocess.run(['bash', '-c', 'source install/setup.bash && env -0'], capture_output=True,
+                             text=True, env=shell, cwd=workspace, check=True)
+    environment = dict(entry.split('=', 1) for entry in sourced.stdout.split('\0') if entry)
+    return workspace / 'install' / 'pose3d_ros', environment
 
 
-def test_install_space_holds_library_interfaces_and_executables(colcon_style_install):
-    prefix, python_dir = colcon_style_install
-    package_dir = python_dir / 'pose3d_ros'
+def test_install_space_holds_library_interfaces_weights_and_executables(colcon_install):
+    prefix, _ = colcon_install
+    package_dir = prefix / Path(sysconfig.get_paths()['purelib']).relative_to(VENV) / 'pose3d_ros'
     assert 'extend_path' in (package_dir / '__init__.py').read_text()  # ours, not rosidl's
     assert (package_dir / 'msg' / '_skeleton3_d.py').is_file()
     assert (package_dir / 'nodes' / 'skeleton_replay.py').is_file()
-    for executable in ('pose3d_run', 'skeleton_replay', 'lifter'):
-        assert os.access(prefix / 'lib' / 'pose3d_ros' / executable, os.X_OK)
+    assert {'camera', 'lifter', 'image_source', 'skeleton_replay', 'pose3d_run'} <= set(EXECUTABLES)
+    weights = {path.name for path in (ROOT / 'pose3d_ros' / 'weights').iterdir() if path.is_file()}
+    assert weights and weights <= {path.name for path in (package_dir / 'weights').iterdir()}
+    for executable in EXECUTABLES:
+        launcher = prefix / 'lib' / 'pose3d_ros' / executable
+        assert os.access(launcher, os.X_OK), launcher
+        # the interpreter the build found, which has the dependencies (not `env python3`)
+        assert Path(launcher.read_text().splitlines()[0][2:]).parent == VENV / 'bin', launcher
     for shared in ('package.xml', 'config/pose3d.yaml', 'config/jetson.yaml', 'config/pose3d.rviz',
                    'launch/pose3d.launch.py'):
         assert (prefix / 'share' / 'pose3d_ros' / shared).is_file()
     assert (prefix / 'share/ament_index/resource_index/packages/pose3d_ros').is_file()
 
 
-def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp_path):
-    prefix, python_dir = colcon_style_install
-    env = dict(os.environ, PYTHONPATH=str(python_dir),
-               AMENT_PREFIX_PATH=os.pathsep.join([str(prefix), str(VENV)]))
+def test_installed_executables_start_and_messages_import_from_the_install_space(colcon_install, rclpy_init, tmp_path):
+    """`ros2 run pose3d_ros <executable>` after `source install/setup.bash`: every node joins the
+    graph and exits cleanly on Ctrl-C; every command prints its usage."""
+    import rclpy
+
+    prefix, environment = colcon_install
+    nodes = {name for name, module in EXECUTABLES.items() if module.startswith('pose3d_ros.nodes.')}
+    started = {name: subprocess.Popen([prefix / 'lib' / 'pose3d_ros' / name, *([] if name in nodes else ['--help'])],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+               for name in EXECUTABLES}
+    messages = subprocess.run(
+        [sys.executable, '-c', 'import pose3d_ros.nodes.lifter, rclpy.serialization; '
+         'from pose3d_ros.msg import Skeleton3DArray; '
+         'rclpy.serialization.serialize_message(Skeleton3DArray()); '
+         'print(pose3d_ros.msg.__file__, pose3d_ros.nodes.lifter.__file__)'],
+        capture_output=True, text=True, env=environment, cwd=tmp_path)  # not the checkout's pose3d_ros
+    assert messages.returncode == 0, messages.stderr[-3000:]
+    assert all(Path(file).is_relative_to(prefix) for file in messages.stdout.split()), messages.stdout
+    probe = rclpy.create_node('install_space_probe')
+    try:
+        deadline = time.monotonic() + 60
+        seen = set()
+        while not nodes <= seen and time.monotonic() < deadline:
+            rclpy.spin_once(probe, timeout_sec=0.2)
+            seen = {name for name, _ in probe.get_node_names_and_namespaces()}
+    finally:
+        for name in nodes:
+            started[name].send_signal(signal.SIGINT)
+        probe.destroy_node()
+    results = {name: process.communicate(timeout=60) for name, process in started.items()}
+    assert nodes <= seen, f'nodes not in the graph: {nodes - seen}; stderr: {[results[n][1][-1000:] for n in nodes - seen]}'
+    for name, (stdout, stderr) in results.items():
+        assert started[name].returncode == 0, (name, stderr[-3000:])
+        assert 'Traceback' not in stderr, (name, stderr[-3000:])
+        if name not in nodes:
+            assert stdout.startswith(f'usage: {name}'), (name, stdout[:300])
+
+
+def test_installed_runner_works_from_the_install_space(colcon_install, tmp_path):
+    prefix, environment = colcon_install
     result = subprocess.run(
-        [sys.executable, str(prefix / 'lib' / 'pose3d_ros' / 'pose3d_run'), '--input', 'replay',
-         '--frames', '2', '--timeout', '60'],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=90)
+        [prefix / 'lib' / 'pose3d_ros' / 'pose3d_run', '--input', 'replay', '--frames', '2', '--timeout', '60'],
+        capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=90)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count('| 1 person (skeletons by dpnet:lifter_dpnet.pt) | id 0: 16 joints') == 2
 
@@ -89,8 +186,6 @@ def test_installed_runner_works_from_the_install_space(colcon_style_install, tmp
 def test_launch_file_starts_the_runners_nodes_from_config_files_that_exist():
     """launch/pose3d.launch.py cannot run here (no `launch`): check what it names and the nodes
     pose3d_ros.launch_plan gives it (the source tree has the install share's config/ layout)."""
-    import ast
-
     from pose3d_ros.inference.pipeline import FRONT_ENDS
     from pose3d_ros.launch_plan import node_specs
 

@@ -100,8 +100,12 @@ class CalibratedCamera:
     def pixels_to_normalized(self, pixels):
         """(..., 2) image pixels -> (..., 2) undistorted normalized coordinates (x/z, y/z)."""
         pixels = np.asarray(pixels, np.float64)
-        normalized = cv2.undistortPoints(pixels.reshape(-1, 1, 2), self.matrix, self.distortion,
-                                         criteria=UNDISTORT_CRITERIA)
+        points = pixels.reshape(-1, 1, 2)
+        if hasattr(cv2, 'undistortPointsIter'):  # OpenCV 4 (the ROS distributions' python3-opencv)
+            normalized = cv2.undistortPointsIter(points, self.matrix, self.distortion, None, None,
+                                                 UNDISTORT_CRITERIA)
+        else:
+            normalized = cv2.undistortPoints(points, self.matrix, self.distortion, criteria=UNDISTORT_CRITERIA)
         return normalized.reshape(pixels.shape)
 
 
