@@ -30,7 +30,7 @@ from training import cli
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
 from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, add_front_end_noise,
                                        front_end_noise_model, lifting_frames, load_pair_accuracy, ranking_inputs)
-from training.metrics import per_action_mean, per_joint_errors, procrustes_align, protocol_cameras, protocol_error
+from training.metrics import p_mpjpe, per_action_mean, per_joint_errors, procrustes_align, protocol_cameras, protocol_error
 
 
 @torch.no_grad()
@@ -61,22 +61,25 @@ def root_errors(predictions, frames, body_height_m=0.0):
 
 def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True,
              root=False, body_height_m=0.0):
-    """Errors of a model on LiftingFrames -> dict with mpjpe_mm (mean over actions), per_action_mm,
-    per_joint_mm, frames and, with root, the root position errors (mrpe_mm, its x, y, z parts,
+    """Errors of a model on LiftingFrames -> dict with mpjpe_mm (the protocol's error, mean over
+    actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and, with root, the root position errors (mrpe_mm, its x, y, z parts,
     frames placed; poses rescaled to body_height_m when > 0)."""
     predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
     placed = {}
     if root:
-        errors = root_errors(predictions, frames, body_height_m)
-        found = ~np.isnan(errors[:, 0])
-        placed = {'mrpe_mm': float(np.linalg.norm(errors[found], axis=1).mean()),
-                  'mrpe_xyz_mm': np.abs(errors[found]).mean(axis=0).tolist(), 'root_placed_frames': int(found.sum())}
-    per_action, average = per_action_mean(protocol_error(protocol, predictions, target), frames.actions)
+        offsets = root_errors(predictions, frames, body_height_m)
+        found = ~np.isnan(offsets[:, 0])
+        placed = {'mrpe_mm': float(np.linalg.norm(offsets[found], axis=1).mean()),
+                  'mrpe_xyz_mm': np.abs(offsets[found]).mean(axis=0).tolist(), 'root_placed_frames': int(found.sum())}
+    errors = protocol_error(protocol, predictions, target)
+    per_action, average = per_action_mean(errors, frames.actions)
+    # The Procrustes-aligned error too, whatever the protocol (VideoPose3D prints #1 and #2 together).
+    _, aligned_average = per_action_mean(errors if protocol == 2 else p_mpjpe(predictions, target), frames.actions)
     if protocol == 2:
         predictions = procrustes_align(predictions, target)
     per_joint = per_joint_errors(predictions, target)
-    return {'mpjpe_mm': average, 'per_action_mm': per_action,
+    return {'mpjpe_mm': average, 'pa_mpjpe_mm': aligned_average, 'per_action_mm': per_action,
             'per_joint_mm': dict(zip(JOINT_NAMES, per_joint.tolist())), 'frames': len(frames), **placed}
 
 
@@ -84,6 +87,7 @@ def format_table(result):
     lines = [f'{"action":<14}{"mm":>8}']
     lines += [f'{action:<14}{error:8.1f}' for action, error in result['per_action_mm'].items()]
     lines.append(f'{"Average":<14}{result["mpjpe_mm"]:8.1f}   ({result["frames"]} frames)')
+    lines.append(f'{"PA-MPJPE":<14}{result["pa_mpjpe_mm"]:8.1f}   (Procrustes-aligned, Protocol #2\'s error)')
     if 'mrpe_mm' in result:
         x, y, z = result['mrpe_xyz_mm']
         lines.append(f'{"MRPE":<14}{result["mrpe_mm"]:8.1f}   (x {x:.1f}, y {y:.1f}, z {z:.1f}; '

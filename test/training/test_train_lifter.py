@@ -85,6 +85,7 @@ def test_tiny_training_beats_the_mean_pose_by_a_clear_margin(tiny_run):
     result = evaluate_lifter.evaluate(model, test, 1, 'ground_truth', 20.0)
     print(result['mpjpe_mm'], mean_pose_error)
     assert result['mpjpe_mm'] < 0.7 * mean_pose_error, (result['mpjpe_mm'], mean_pose_error)
+    assert result['pa_mpjpe_mm'] < result['mpjpe_mm']  # the alignment absorbs scale and rotation errors
     history = checkpoint['history']
     assert [record['epoch'] for record in history] == list(range(1, 7))
     assert history[-1]['loss_pose_stage2'] < history[0]['loss_pose_stage2']
@@ -106,8 +107,9 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
     assert report['ranking'] == {'source': 'noisy', 'tie_mm': 20.0, 'seed': 0, 'pair_accuracy': 0.91}
     assert len(report['per_action_mm']) == 15
     assert report['mpjpe_mm'] == pytest.approx(np.mean(list(report['per_action_mm'].values())))
+    assert report['pa_mpjpe_mm'] == report['mpjpe_mm']  # Protocol #2's error is the aligned one
     table = capsys.readouterr().out
-    assert 'Average' in table and f'{report["mpjpe_mm"]:.1f}' in table
+    assert 'Average' in table and f'{report["mpjpe_mm"]:.1f}' in table and 'PA-MPJPE' in table
     # A ranking-reading model refuses to run without one, naming the checkpoint.
     assert evaluate_lifter.main(['--checkpoint', str(run / 'checkpoint.pt'), '--data', str(H36M_ROOT),
                                  '--ranking', 'none']) == 2
