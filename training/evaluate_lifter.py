@@ -6,7 +6,7 @@
 Protocol #1: MPJPE after root alignment; #2: after Procrustes alignment; #3: MPJPE on the unseen
 camera 4. 2D inputs: the ground-truth projection or the stacked-hourglass detections, optionally
 plus a front end's noise model (--front-end-noise, one seeded draw). Every protocol also reports
-where each person is: MRPE, the mean distance between the root placed by pose3d_ros.root (the
+the Procrustes-aligned error (PA-MPJPE, #2's) and where each person is: MRPE, the mean distance between the root placed by pose3d_ros.root (the
 translation that fits the lifted pose to the 2D inputs, every joint weighted alike) and the true
 root, with its x, y and z parts (3DMPPE's table). Rankings:
 none, the ground truth (eq. 1), or the ground truth flipped per pair with probability 1 - p_ij
@@ -62,8 +62,9 @@ def root_errors(predictions, frames, body_height_m=0.0):
 def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True,
              root=False, body_height_m=0.0):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (the protocol's error, mean over
-    actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and, with root, the root position errors (mrpe_mm, its x, y, z parts,
-    frames placed; poses rescaled to body_height_m when > 0)."""
+    actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and,
+    with root, the root position errors (mrpe_mm, its x, y, z parts, frames placed; poses
+    rescaled to body_height_m when > 0)."""
     predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
     placed = {}
