@@ -259,7 +259,7 @@ def entropy_calibrator(trt, batches, cache_path):
     """A trt.IInt8EntropyCalibrator2 over CalibrationBatches, with device buffers owned by PyTorch
     and its calibration cache at cache_path. Without batches (a rebuild: a new TensorRT version or
     GPU) the cache of an earlier calibration must exist: TensorRT then reads it and asks for no batch."""
-    import torch
+    torch = import_torch()
 
     cache_path = Path(cache_path)
     if batches is None and not cache_path.is_file():
