@@ -22,6 +22,27 @@ TRANSITIONS = {'configure': Transition.TRANSITION_CONFIGURE, 'activate': Transit
                'deactivate': Transition.TRANSITION_DEACTIVATE, 'cleanup': Transition.TRANSITION_CLEANUP}
 # Path through the lifecycle from each primary state to 'active'.
 TO_ACTIVE = {'unconfigured': ['configure', 'activate'], 'inactive': ['activate'], 'active': []}
+# The primary state each transition ends in when it succeeds.
+TARGET = {'configure': 'inactive', 'activate': 'active', 'deactivate': 'inactive', 'cleanup': 'unconfigured'}
+SPIN_PERIOD_S = 0.02
+
+
+def call_service(node, client, request, timeout_s=30.0, resend_after_s=5.0):
+    """The response to an idempotent request, re-sent every `resend_after_s`: a response can be
+    lost after wait_for_service says the server is there, while the server's response writer has
+    not yet matched our reader (a DDS discovery race, ros2/rmw_fastrtps#842; seen in CI as a
+    lifter whose first get_state never answered)."""
+    assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
+    deadline = time.monotonic() + timeout_s
+    while True:
+        future = client.call_async(request)
+        resend_at = min(deadline, time.monotonic() + resend_after_s)
+        while not future.done() and time.monotonic() < resend_at:
+            rclpy.spin_once(node, timeout_sec=SPIN_PERIOD_S)
+        if future.done():
+            return future.result()
+        client.remove_pending_request(future)
+        assert time.monotonic() < deadline, f'timed out after {timeout_s} s waiting for {client.srv_name}'
 
 
 def stamp_ns(msg):
@@ -32,7 +53,7 @@ class LifecycleProbe:
     """Clients of the node `NS/<node_name>`; its diagnostics status `diagnostic_name` and its
     /rosout lines are collected in `diagnostics` and `logs`."""
 
-    def __init__(self, probe_name, node_name, diagnostic_name, spin_period_s=0.02):
+    def __init__(self, probe_name, node_name, diagnostic_name, spin_period_s=SPIN_PERIOD_S):
         self.node = rclpy.create_node(probe_name)
         self.spin_period_s = spin_period_s
         self.diagnostics, self.logs = [], []
@@ -57,18 +78,26 @@ class LifecycleProbe:
             rclpy.spin_once(self.node, timeout_sec=self.spin_period_s)
 
     def call(self, client, request, timeout_s=30.0):
-        assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
-        future = client.call_async(request)
-        self.spin_until(future.done, timeout_s, client.srv_name)
-        return future.result()
+        """For idempotent requests only: they may be sent more than once."""
+        return call_service(self.node, client, request, timeout_s)
 
     def state(self):
         return self.call(self.get_state, GetState.Request()).current_state.label
 
-    def transition(self, label):
+    def transition(self, label, timeout_s=30.0):
+        """Whether the transition succeeded. Sent once (a second configure would fail); if its
+        response is lost (see call_service), the state the node is in answers instead."""
         request = ChangeState.Request()
         request.transition.id = TRANSITIONS[label]
-        return self.call(self.change_state, request).success
+        assert self.change_state.wait_for_service(timeout_sec=timeout_s), 'change_state not available'
+        future = self.change_state.call_async(request)
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            rclpy.spin_once(self.node, timeout_sec=self.spin_period_s)
+        if future.done():
+            return future.result().success
+        self.change_state.remove_pending_request(future)
+        return self.state() == TARGET[label]
 
     def set_parameters_(self, **values):
         result = self.call(self.set_parameters, SetParameters.Request(

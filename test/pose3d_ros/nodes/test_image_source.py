@@ -20,6 +20,9 @@ from pose3d_ros.msg import Skeleton3D
 from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource
 from pose3d_ros.skeleton import NUM_JOINTS
 
+sys.path.insert(0, str(Path(__file__).parent))
+from lifecycle_probe import call_service  # noqa: E402
+
 SOURCE = str(Path(sys.executable).parent / 'image_source')
 TOPICS = {'/pose3d/image': Image, '/pose3d/camera_info': CameraInfo,
           '/pose3d/ground_truth/skeleton': Skeleton3D}
@@ -165,10 +168,8 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
     assert np.all(behind > 0) and np.median(behind) < 0.15, behind
 
     describe = collector.node.create_client(DescribeParameters, '/pose3d/image_source/describe_parameters')
-    assert describe.wait_for_service(timeout_sec=10)
-    future = describe.call_async(DescribeParameters.Request(names=['source', 'rate_hz', 'frame_id']))
-    rclpy.spin_until_future_complete(collector.node, future, timeout_sec=10)
-    source, rate, frame_id = future.result().descriptors
+    source, rate, frame_id = call_service(collector.node, describe, DescribeParameters.Request(
+        names=['source', 'rate_hz', 'frame_id'])).descriptors
     assert source.read_only and source.description
     assert rate.read_only and rate.floating_point_range[0].to_value >= 100
     assert not frame_id.read_only

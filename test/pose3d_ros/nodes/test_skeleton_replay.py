@@ -16,16 +16,12 @@ from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D
 from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, NUM_JOINTS
 
+sys.path.insert(0, str(Path(__file__).parent))
+from lifecycle_probe import call_service  # noqa: E402
+
 REPLAY = str(Path(sys.executable).parent / 'skeleton_replay')
 TOPICS = {'/pose3d/keypoints_2d': Keypoints2DArray, '/pose3d/ranking': DepthRankingArray,
           '/pose3d/ground_truth/skeleton': Skeleton3D, '/pose3d/camera_info': CameraInfo}
-
-
-def call(node, client, request, timeout_s=10.0):
-    assert client.wait_for_service(timeout_sec=timeout_s), f'{client.srv_name} not available'
-    future = client.call_async(request)
-    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
-    return future.result()
 
 
 @pytest.fixture
@@ -92,13 +88,13 @@ def test_published_frame_is_geometrically_consistent(replay, rclpy_init):
 def test_parameters_are_described_and_read_only_ones_refuse_changes(replay, rclpy_init):
     node = rclpy.create_node('replay_param_checker')
     describe = node.create_client(DescribeParameters, '/pose3d/skeleton_replay/describe_parameters')
-    descriptors = call(node, describe, DescribeParameters.Request(
+    descriptors = call_service(node, describe, DescribeParameters.Request(
         names=['rate_hz', 'focal_length_px'])).descriptors
     assert descriptors[0].description and descriptors[0].floating_point_range
     assert descriptors[1].read_only
 
     set_params = node.create_client(SetParameters, '/pose3d/skeleton_replay/set_parameters')
-    results = call(node, set_params, SetParameters.Request(parameters=[
+    results = call_service(node, set_params, SetParameters.Request(parameters=[
         Parameter('focal_length_px', value=500.0).to_parameter_msg(),
         Parameter('tie_band', value=0.9).to_parameter_msg(),
         Parameter('tie_band', value=0.2).to_parameter_msg()])).results
