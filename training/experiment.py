@@ -18,9 +18,10 @@ from training import cli
 RESUMABLE_CHANGES = (('train', 'epochs'), ('data', 'root'))
 
 
-def load_config(path, defaults):
-    """YAML experiment file merged over `defaults` (section -> key -> value). Unknown sections
-    or keys are errors, except in 'model', whose keys the model constructor checks."""
+def load_config(path, defaults, overrides=()):
+    """YAML experiment file merged over `defaults` (section -> key -> value), then `overrides`
+    ('section.key=value', value in YAML) over it. Unknown sections or keys are errors, except in
+    'model', whose keys the model constructor checks."""
     try:
         loaded = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
@@ -32,13 +33,34 @@ def load_config(path, defaults):
         if section not in config or not isinstance(values, dict):
             raise ValueError(f'{path}: unknown or malformed section {section!r}; expected '
                              f'mappings named {sorted(config)}')
-        if section != 'model':
-            unknown = set(values) - set(config[section])
-            if unknown:
-                raise ValueError(f'{path}: unknown key(s) {sorted(unknown)} in {section!r}; '
-                                 f'expected {sorted(config[section])}')
-        config[section].update(values)
+        merge_section(config, section, values, path)
+    for override in overrides:
+        section, key, value = parse_override(override)
+        if section not in config:
+            raise ValueError(f'--set {override}: unknown section {section!r}; expected one of {sorted(config)}')
+        merge_section(config, section, {key: value}, f'--set {override}')
     return config
+
+
+def merge_section(config, section, values, source):
+    if section != 'model':
+        unknown = set(values) - set(config[section])
+        if unknown:
+            raise ValueError(f'{source}: unknown key(s) {sorted(unknown)} in {section!r}; '
+                             f'expected {sorted(config[section])}')
+    config[section].update(values)
+
+
+def parse_override(text):
+    """'section.key=value' -> (section, key, value parsed as YAML: 10 -> int, 0.8 -> float)."""
+    name, equals, value = text.partition('=')
+    section, dot, key = name.partition('.')
+    if not (equals and dot and section and key):
+        raise ValueError(f'--set {text}: expected section.key=value, e.g. train.epochs=10')
+    try:
+        return section, key, yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise ValueError(f'--set {text}: the value is not YAML ({error})') from None
 
 
 def resumable(config):
@@ -125,17 +147,19 @@ def restore(previous, model, optimizer, scheduler):
 
 
 def training_command(argv, description, load_config, train):
-    """The command line every training command shares: --config, --out, --data, --device."""
+    """The command line every training command shares: --config, --out, --data, --device, --set."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='experiment YAML file')
     parser.add_argument('--out', required=True, help='run folder (resumed when it has a checkpoint)')
     parser.add_argument('--data', help='Human3.6M folder, overriding data.root')
     parser.add_argument('--device', default='auto', help='auto (CUDA when present), cpu, cuda, ...')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
+                        help='override one config value (YAML), e.g. --set train.epochs=10; repeatable')
     args = parser.parse_args(argv)
 
     def command():
-        config = load_config(args.config)
+        config = load_config(args.config, args.set)
         if args.data:
             config['data']['root'] = args.data
         train(config, args.out, args.device, progress=not args.no_progress)

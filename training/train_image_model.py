@@ -64,8 +64,8 @@ DEFAULTS = {
 }
 
 
-def load_config(path):
-    config = experiment.load_config(path, DEFAULTS)
+def load_config(path, overrides=()):
+    config = experiment.load_config(path, DEFAULTS, overrides)
     kind, data = config['model'].get('type'), config['data']
     if kind not in NETWORKS:
         raise ValueError(f'{path}: model.type must be one of {sorted(NETWORKS)}, got {kind!r}')

@@ -62,9 +62,9 @@ DEFAULTS = {
 }
 
 
-def load_config(path):
+def load_config(path, overrides=()):
     """YAML experiment file merged over DEFAULTS; unknown sections or keys are errors."""
-    config = experiment.load_config(path, DEFAULTS)
+    config = experiment.load_config(path, DEFAULTS, overrides)
     data = config['data']
     if data['inputs_2d'] not in INPUTS_2D:
         raise ValueError(f'{path}: data.inputs_2d must be one of {INPUTS_2D}, got {data["inputs_2d"]!r}')

@@ -53,6 +53,21 @@ def test_config_errors_name_the_file_and_the_key(tmp_path):
     assert train_lifter.main(['--config', str(tmp_path / 'nope.yaml'), '--out', str(tmp_path)]) == 2
 
 
+def test_set_overrides_config_values_as_yaml_and_names_a_bad_one(tmp_path):
+    path = write_config(tmp_path, {'train': {'epochs': 40, 'lr_decay': 0.93}})
+    config = train_lifter.load_config(path, ['train.epochs=10', 'train.lr_decay=0.8', 'model.width=256'])
+    assert (config['train']['epochs'], config['train']['lr_decay'], config['model']['width']) == (10, 0.8, 256)
+    with pytest.raises(ValueError, match=r"--set train\.epoch=10: unknown key\(s\) \['epoch'\] in 'train'"):
+        train_lifter.load_config(path, ['train.epoch=10'])
+    with pytest.raises(ValueError, match=r"--set optimizer\.lr=1: unknown section 'optimizer'"):
+        train_lifter.load_config(path, ['optimizer.lr=1'])
+    with pytest.raises(ValueError, match=r"--set epochs: expected section\.key=value"):
+        train_lifter.load_config(path, ['epochs'])
+    with pytest.raises(ValueError, match=r"data\.ranking must be one of .*'sometimes'"):
+        train_lifter.load_config(path, ['data.ranking=sometimes'])
+    assert train_lifter.main(['--config', str(path), '--out', str(tmp_path / 'run'), '--set', 'train.epochs']) == 2
+
+
 def test_every_shipped_experiment_config_loads():
     configs = sorted((Path(train_lifter.__file__).parent / 'configs' / 'lifter').glob('*.yaml'))
     assert len(configs) >= 8
