@@ -37,7 +37,7 @@ setup(
     license='Apache-2.0',
     python_requires='>=3.10',
     packages=find_packages(include=('pose3d_ros', 'pose3d_ros.*', 'training', 'training.*')),
-    package_data={'pose3d_ros': ['weights/*.pt', 'weights/*.json', 'weights/*.md']},
+    package_data={'pose3d_ros': ['weights/*.pt', 'weights/*.json', 'weights/*.md', 'weights/SHA256SUMS']},
     install_requires=['numpy', 'pyyaml'],
     entry_points={'console_scripts': CONSOLE_SCRIPTS},
 )

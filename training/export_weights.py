@@ -10,6 +10,7 @@ import sys
 import torch
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.integrity import list_if_shipped
 from pose3d_ros.models import hourglass, lifter, prcnn
 from training import cli
 
@@ -34,13 +35,15 @@ def checkpoint_format(path):
 
 
 def export(checkpoint_path, out, fp16=True):
-    """Write the slim checkpoint atomically; returns it."""
+    """Write the slim checkpoint atomically (into pose3d_ros/weights/: listed in its SHA256SUMS);
+    returns it."""
     model, checkpoint = LOADERS[checkpoint_format(checkpoint_path)](checkpoint_path)
     state = {name: value.half() if fp16 and value.is_floating_point() else value
              for name, value in model.state_dict().items()}
     slim = {key: checkpoint[key] for key in KEPT if key in checkpoint}
     slim['state_dict'] = state
     atomic_write(out, lambda file: torch.save(slim, file))
+    list_if_shipped(out)
     return slim
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.integrity import list_if_shipped
 from pose3d_ros.skeleton import BLAZEPOSE_LANDMARK_NAMES, LSP_JOINT_NAMES
 from training import cli
 from training.datasets.keypoints import load_lsp
@@ -182,10 +183,17 @@ def prior_weights():
     return weights
 
 
+def write_regressor(path, saved):
+    """Write the regressor file atomically (into pose3d_ros/weights/: listed in its SHA256SUMS)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda file: file.write(json.dumps(saved, indent=1).encode()))
+    list_if_shipped(path)
+
+
 def prior_command(args):
     saved = {'landmarks': list(BLAZEPOSE_LANDMARK_NAMES), 'joints': list(LSP_JOINT_NAMES),
              'weights': prior_weights().tolist(), 'fitted_on': 'nothing: the prior (same-name landmarks)'}
-    atomic_write(args.out, lambda file: file.write(json.dumps(saved, indent=1).encode()))
+    write_regressor(args.out, saved)
     print(f'wrote {args.out}')
 
 
@@ -218,8 +226,7 @@ def fit_command(args):
         'landmark_model': f'pose_landmark_{args.landmark_model}.tflite', 'front_end': front_end,
         'command': ' '.join(sys.argv),
         'report': report}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out, lambda file: file.write(json.dumps(saved, indent=1).encode()))
+    write_regressor(args.out, saved)
     print(f'{"joint":<12} {"samples":>7} {"median px":>9} {"median/torso":>12} {"PCK@0.2":>8} {"before":>7}')
     for name, row in report.items():
         print(f'{name:<12} {row["samples"]:7d} {row["median_residual_px"]:9.2f} {row["median_residual_torso"]:12.3f} '

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pose3d_ros.inference.networks import OUTPUT_NAMES, OnnxModel, cached_onnx, check_kind, model_label
+from pose3d_ros.inference.networks import OUTPUT_NAMES, OnnxModel, cached_onnx, check_kind, check_role, model_label
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
 
 BACKENDS = ('onnxruntime', 'pytorch', 'tensorrt')
@@ -105,8 +105,11 @@ def make_backend(kind, model, backend='onnxruntime', precision='fp32', device='c
     elif model.kind != kind:
         raise ValueError(f'{model.path}: a {model.kind} network, not a {kind}')
     if backend == 'onnxruntime':
-        return OnnxRuntimeBackend(model.path, threads=threads, label=model.label)
-    from pose3d_ros.inference.engines import TensorRTBackend, engine_precision
+        network = OnnxRuntimeBackend(model.path, threads=threads, label=model.label)
+    else:
+        from pose3d_ros.inference.engines import TensorRTBackend, engine_precision
 
-    return TensorRTBackend(model.path, engine_precision(kind, precision), model.inputs, cache_dir / 'engines',
-                           calibration, label=model.label)
+        network = TensorRTBackend(model.path, engine_precision(kind, precision), model.inputs, cache_dir / 'engines',
+                                  calibration, label=model.label)
+    check_role(kind, network.input_names, network.output_names, model.path)
+    return network

@@ -41,6 +41,7 @@ from pose3d_ros import skeleton
 from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
 from pose3d_ros.inference.person import Person2D, check_image, network_image
 from pose3d_ros.inference.networks import DETECTOR_INPUT, LANDMARK_INPUT
+from pose3d_ros.integrity import check_shipped
 from pose3d_ros.paths import WEIGHTS_DIR
 from pose3d_ros.ranking import discretize
 
@@ -247,6 +248,7 @@ class JointRegressor:
     def __init__(self, path=DEFAULT_JOINT_REGRESSOR):
         self.path = Path(path)
         try:
+            check_shipped(self.path)
             saved = json.loads(self.path.read_text())
             weights = np.asarray(saved['weights'], np.float64)
             names = (tuple(saved['landmarks']), tuple(saved['joints']))

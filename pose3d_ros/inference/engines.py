@@ -5,16 +5,18 @@ the ONNX file, TensorRT version, GPU, precision and input shapes it was built fo
 are its EngineKey. The cache keeps one slot per (ONNX file, precision) in a folder:
 
     <cache_dir>/<onnx stem>.<precision>.engine   the serialized engine
-    <cache_dir>/<onnx stem>.<precision>.json     the EngineKey it was built for
+    <cache_dir>/<onnx stem>.<precision>.json     the EngineKey it was built for, and its sha256
 
-An engine is used when its key matches; when it is missing, was built for another key (stale) or
-does not deserialize, the reason is logged *before* the build starts (a build can take minutes
-on a Jetson), and the new engine and key are written atomically. INT8 engines are calibrated with
+An engine is used when its key and sha256 match; when it is missing, was built for another key
+(stale), changed since it was written (damaged) or does not deserialize, the reason is logged
+*before* the build starts (a build can take minutes on a Jetson), and the new engine and key are
+written atomically. INT8 engines are calibrated with
 TensorRT's entropy calibrator over a folder of calibration images; its calibration cache is
 written next to the engine (<stem>.int8.calibration) and reused while the ONNX file is unchanged.
 
 Everything but build_engine, EntropyCalibrator and TensorRTBackend runs without TensorRT.
 """
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, fields
@@ -24,7 +26,7 @@ import numpy as np
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.inference.backends import single_or_tuple
-from pose3d_ros.inference.networks import file_sha256
+from pose3d_ros.integrity import file_sha256
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
 # The networks pose3d_build_engines calibrates for INT8: the image networks on whole-frame crops,
@@ -50,15 +52,15 @@ class EngineKey:
     precision: str
     input_shapes: tuple  # ((input name, (dims...)), ...) in the network's input order
 
-    def to_json(self):
-        return json.dumps({**asdict(self), 'input_shapes': [[n, list(s)] for n, s in self.input_shapes]},
-                          indent=2)
+    def to_record(self):
+        """The JSON-ready fields."""
+        return {**asdict(self), 'input_shapes': [[n, list(s)] for n, s in self.input_shapes]}
 
     @classmethod
-    def from_json(cls, text):
-        data = json.loads(text)
-        data['input_shapes'] = tuple((name, tuple(shape)) for name, shape in data['input_shapes'])
-        return cls(**data)
+    def from_record(cls, record):
+        record = dict(record)
+        record['input_shapes'] = tuple((name, tuple(shape)) for name, shape in record['input_shapes'])
+        return cls(**record)
 
     def differences(self, other):
         """'field: ours -> theirs' for every field that differs from `other`."""
@@ -90,24 +92,33 @@ class EngineCache:
         return self.cache_dir / f'{Path(onnx_path).stem}.int8.calibration'
 
     def lookup(self, onnx_path, key):
-        """-> (serialized engine bytes, None) when the slot holds an engine for `key`, else
+        """-> (serialized engine bytes, None) when the slot holds an intact engine for `key`, else
         (None, why it must be built)."""
         engine_path, key_path = self.engine_path(onnx_path, key.precision), self.key_path(onnx_path, key.precision)
         if not engine_path.is_file():
             return None, f'{engine_path} is missing'
         try:
-            cached = EngineKey.from_json(key_path.read_text())
+            record = json.loads(key_path.read_text())
+            recorded_sha256 = record.pop('engine_sha256')
+            cached = EngineKey.from_record(record)
         except (OSError, ValueError, KeyError, TypeError) as error:
             return None, f'{key_path} is missing or unreadable ({type(error).__name__})'
         if cached != key:
             return None, f'{engine_path} is stale ({"; ".join(cached.differences(key))})'
-        return engine_path.read_bytes(), None
+        serialized = engine_path.read_bytes()
+        actual = hashlib.sha256(serialized).hexdigest()
+        if actual != recorded_sha256:
+            return None, f'{engine_path} is damaged (sha256 {actual}, {recorded_sha256} recorded in {key_path})'
+        return serialized, None
 
     def store(self, onnx_path, key, serialized):
-        """Write the engine, then its key: a crash in between leaves a slot that reads as stale."""
+        """Write the engine, then its key and sha256: a crash in between leaves a slot that reads
+        as stale."""
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(self.engine_path(onnx_path, key.precision), lambda file: file.write(serialized))
-        atomic_write(self.key_path(onnx_path, key.precision), lambda file: file.write(key.to_json().encode()))
+        record = {**key.to_record(), 'engine_sha256': hashlib.sha256(serialized).hexdigest()}
+        atomic_write(self.key_path(onnx_path, key.precision),
+                     lambda file: file.write(json.dumps(record, indent=2).encode()))
 
 
 def load_or_build(cache, onnx_path, key, deserialize, build, log=LOG):

@@ -19,20 +19,26 @@ Each ONNX file travels with an OnnxModel record (a bundle's manifest entry, or a
 a cached export): what the runtime needs to know of it without PyTorch. This module imports no
 PyTorch; only a cache miss loads pose3d_ros.inference.pytorch to export.
 """
-import hashlib
 import json
+import logging
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.integrity import file_sha256
 
 KINDS = ('hourglass', 'prcnn', 'lifter', 'blazepose_detector', 'blazepose_landmarks')
 OUTPUT_NAMES = {'hourglass': ('heatmaps',), 'prcnn': ('depth_scores',), 'lifter': ('pose_mm',),
                 'blazepose_detector': ('regressions', 'scores'),
                 'blazepose_landmarks': ('landmarks', 'presence', 'heatmaps', 'world_landmarks')}
+# Inputs each kind must have, and may have (the `baseline` lifter has no ranking input).
+INPUT_NAMES = {'hourglass': (('image',), ()), 'prcnn': (('image', 'heatmaps'), ()),
+               'lifter': (('joints_2d',), ('ranking',)), 'blazepose_detector': (('image',), ()),
+               'blazepose_landmarks': (('image',), ())}
 MAX_DYNAMIC_BATCH = 64
 DETECTOR_INPUT = 224  # BlazePose's detector and landmark model input sides, pixels
 LANDMARK_INPUT = 256
+LOG = logging.getLogger('pose3d_ros.networks')
 
 
 def check_kind(kind):
@@ -40,12 +46,15 @@ def check_kind(kind):
         raise ValueError(f'network kind must be one of {KINDS}, got {kind!r}')
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+def check_role(kind, input_names, output_names, where):
+    """ValueError naming `where` unless a network's inputs and outputs are those of a `kind`
+    network (so a hourglass file in the lifter's place is refused at load, not at every frame)."""
+    required, optional = INPUT_NAMES[kind]
+    if (not set(required) <= set(input_names) <= set(required + optional)
+            or tuple(output_names) != OUTPUT_NAMES[kind]):
+        raise ValueError(f'{where}: inputs {list(input_names)} and outputs {list(output_names)} are not a {kind} '
+                         f'network\'s (inputs {list(required)}{f" + optional {list(optional)}" if optional else ""}, '
+                         f'outputs {list(OUTPUT_NAMES[kind])})')
 
 
 def model_label(model_type, source):
@@ -104,7 +113,8 @@ def cached_onnx(kind, checkpoint, cache_dir):
     """The ONNX export (batch 1) of a checkpoint in cache_dir, made on first use -> OnnxModel.
 
     <checkpoint stem>-<sha256 prefix>.onnx with its record in .json beside it; an export whose
-    record is missing or does not match the file is made again.
+    record is missing or does not match the file is made again, with a warning (logger
+    'pose3d_ros.networks') naming the file when there was one.
     """
     check_kind(kind)
     checkpoint = Path(checkpoint)
@@ -113,13 +123,15 @@ def cached_onnx(kind, checkpoint, cache_dir):
     digest = file_sha256(checkpoint)
     path = Path(cache_dir).expanduser() / f'{checkpoint.stem}-{digest[:16]}.onnx'
     record = path.with_suffix('.json')
-    try:
-        model = OnnxModel.from_entry(json.loads(record.read_text()), path.parent, record)
-        model.check_file(record)
-        if (model.kind, model.source_sha256) == (kind, digest):
+    if record.exists() or path.exists():
+        try:
+            model = OnnxModel.from_entry(json.loads(record.read_text()), path.parent, record)
+            model.check_file(record)
+            if (model.kind, model.source_sha256) != (kind, digest):
+                raise ValueError(f'{record} describes a {model.kind} export of another checkpoint')
             return model
-    except (OSError, ValueError, TypeError):
-        pass  # missing, from an older version, or damaged: export again
+        except (OSError, ValueError, TypeError) as error:  # damaged, replaced, or from an older version
+            LOG.warning('%s: exporting %s again: %s', path, checkpoint, str(error).splitlines()[0])
     try:
         from pose3d_ros.inference.pytorch import export_checkpoint
     except ImportError as error:

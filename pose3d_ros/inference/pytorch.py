@@ -23,7 +23,8 @@ import torch
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.heatmaps import HEATMAP_STRIDE
 from pose3d_ros.inference.backends import single_or_tuple
-from pose3d_ros.inference.networks import MAX_DYNAMIC_BATCH, OUTPUT_NAMES, OnnxModel, check_kind, file_sha256
+from pose3d_ros.inference.networks import MAX_DYNAMIC_BATCH, OUTPUT_NAMES, OnnxModel, check_kind
+from pose3d_ros.integrity import file_sha256
 from pose3d_ros.models.blazepose import load_blazepose
 from pose3d_ros.models.hourglass import LastStack, load_hourglass
 from pose3d_ros.models.lifter import LifterInference, load_lifter

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.integrity import file_sha256
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
 
 SUBFOLDER = 'blazepose'
@@ -67,14 +68,19 @@ def model_dir(cache_dir=DEFAULT_CACHE_DIR):
 
 
 def model_path(name, cache_dir=DEFAULT_CACHE_DIR):
-    """The fetched file `name` (a key of MODEL_FILES); FileNotFoundError saying how to get it."""
+    """The fetched file `name` (a key of MODEL_FILES); FileNotFoundError saying how to get it, or
+    ValueError when its sha256 is not the release's."""
     if name not in MODEL_FILES:
         raise ValueError(f'unknown BlazePose model {name!r}; one of {sorted(MODEL_FILES)}')
     path = model_dir(cache_dir) / name
+    fetch = f'pose3d_fetch_blazepose --cache-dir {Path(cache_dir)}'
     if not path.is_file():
-        raise FileNotFoundError(
-            f'{path} does not exist: fetch the BlazePose models once with `pose3d_fetch_blazepose '
-            f'--cache-dir {Path(cache_dir)}` (tools/setup does it)')
+        raise FileNotFoundError(f'{path} does not exist: fetch the BlazePose models once with `{fetch}` '
+                                f'(tools/setup does it)')
+    actual, expected = file_sha256(path), MODEL_FILES[name][2]
+    if actual != expected:
+        raise ValueError(f'{path}: sha256 {actual} differs from the release\'s {expected} (damaged or '
+                         f'replaced): fetch it again with `{fetch}`')
     return path
 
 

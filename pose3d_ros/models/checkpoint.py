@@ -1,5 +1,9 @@
 """Reading the project's model checkpoints: {'format', 'model': spec, 'state_dict', ...} files."""
+from pathlib import Path
+
 import torch
+
+from pose3d_ros.integrity import check_model_file
 
 
 def build_model(registry, spec):
@@ -18,9 +22,12 @@ def load_checkpoint(path, expected_format, build, required=('model', 'state_dict
     """Read a checkpoint of `expected_format` -> (model in eval mode on device, checkpoint).
 
     build(spec) makes the model; fp16 weights load as float32. Anything that is not such a
-    checkpoint raises ValueError naming the file and what is wrong.
+    checkpoint, or whose bytes changed since it was written (pose3d_ros.integrity), raises
+    ValueError naming the file and what is wrong.
     """
     what = expected_format.split('/')[0].rsplit('.', 1)[-1]  # 'pose3d_ros.lifter/1' -> 'lifter'
+    if Path(path).is_file():
+        check_model_file(path)
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:

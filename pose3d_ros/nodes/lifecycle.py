@@ -2,6 +2,7 @@
 the deactivate / cleanup / shutdown / error transitions, and their executable."""
 import contextlib
 import functools
+import logging
 import signal
 import threading
 
@@ -19,12 +20,44 @@ AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
 SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor
 
 
+class RosLogHandler(logging.Handler):
+    """Python logging records passed to a node's ROS logger (so they reach /rosout)."""
+
+    def __init__(self, ros_logger):
+        super().__init__(logging.INFO)
+        self.ros_logger = ros_logger
+
+    def emit(self, record):
+        level = ('error' if record.levelno >= logging.ERROR else 'warning' if record.levelno >= logging.WARNING
+                 else 'info')
+        getattr(self.ros_logger, level)(f'{record.name}: {record.getMessage()}')
+
+
+@contextlib.contextmanager
+def library_logs_to(ros_logger):
+    """While inside: what the library logs under 'pose3d_ros' (an ONNX export made again because
+    the cached one was damaged, a TensorRT engine rebuilt) goes to `ros_logger`, not to stderr."""
+    library, handler = logging.getLogger('pose3d_ros'), RosLogHandler(ros_logger)
+    level, propagate = library.level, library.propagate
+    library.addHandler(handler)
+    library.setLevel(logging.INFO)
+    library.propagate = False
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
+        library.setLevel(level)
+        library.propagate = propagate
+
+
 def logged_transition(transition):
-    """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently)."""
+    """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently),
+    as is what the library logs meanwhile."""
     @functools.wraps(transition)
     def wrapper(self, state):
         try:
-            return transition(self, state)
+            with library_logs_to(self.get_logger()):
+                return transition(self, state)
         except Exception as error:
             self.get_logger().error(f'{transition.__name__} failed: {type(error).__name__}: {error}')
             return TransitionCallbackReturn.ERROR

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pose3d_ros.inference import bundle as bundles
-from pose3d_ros.inference.networks import file_sha256
+from pose3d_ros.integrity import file_sha256
 from pose3d_ros.skeleton import JOINT_NAMES
 
 

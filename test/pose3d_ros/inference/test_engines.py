@@ -1,3 +1,4 @@
+import json
 import logging
 import re
 
@@ -27,6 +28,13 @@ def key_for(onnx_path, **changes):
     return engines.engine_key(onnx_path, **arguments)
 
 
+def recorded_key(cache, onnx_path):
+    """The EngineKey in the fp16 slot's record (beside the engine's sha256)."""
+    record = json.loads(cache.key_path(onnx_path, 'fp16').read_text())
+    assert len(record.pop('engine_sha256')) == 64
+    return engines.EngineKey.from_record(record)
+
+
 class FakeTensorRT:
     """deserialize/build stand-ins that count builds; an engine is the bytes it came from, and
     only bytes this fake built deserialize (TensorRT returns None for anything else)."""
@@ -44,7 +52,7 @@ class FakeTensorRT:
 
 def test_keys_round_trip_and_name_what_differs(onnx_file):
     key = key_for(onnx_file)
-    assert engines.EngineKey.from_json(key.to_json()) == key
+    assert engines.EngineKey.from_record(json.loads(json.dumps(key.to_record()))) == key
     assert key.input_shapes == (('image', (1, 3, 64, 64)), ('heatmaps', (1, 16, 16, 16)))
     assert key.differences(key_for(onnx_file, tensorrt_version='10.4.0', gpu_name='H100')) == [
         'tensorrt_version: 10.3.0 -> 10.4.0', 'gpu_name: Orin -> H100']
@@ -66,7 +74,7 @@ def test_an_engine_is_built_once_then_read_from_the_cache(onnx_file, tmp_path, c
     with caplog.at_level(logging.WARNING, logger='pose3d_ros.engines'):
         assert engines.load_or_build(cache, onnx_file, key, trt.deserialize, build) == ('engine', b'engine #1')
     assert 'prcnn.fp16.engine is missing; building a fp16 TensorRT engine' in logged_before_build[0]
-    assert engines.EngineKey.from_json(cache.key_path(onnx_file, 'fp16').read_text()) == key
+    assert recorded_key(cache, onnx_file) == key
     caplog.clear()
     assert engines.load_or_build(cache, onnx_file, key, trt.deserialize, trt.build) == ('engine', b'engine #1')
     assert trt.builds == 1 and caplog.text == ''
@@ -75,6 +83,7 @@ def test_an_engine_is_built_once_then_read_from_the_cache(onnx_file, tmp_path, c
 @pytest.mark.parametrize('damage, reason', [
     ('new_tensorrt', r'prcnn\.fp16\.engine is stale \(tensorrt_version: 10\.3\.0 -> 10\.4\.0\)'),
     ('new_onnx', r'prcnn\.fp16\.engine is stale \(onnx_sha256: '),
+    ('damaged_engine', r'prcnn\.fp16\.engine is damaged \(sha256 [0-9a-f]{64}, [0-9a-f]{64} recorded in .*prcnn\.fp16\.json\)'),
     ('corrupt_engine', r'prcnn\.fp16\.engine failed to deserialize'),
     ('corrupt_key', r'prcnn\.fp16\.json is missing or unreadable \(JSONDecodeError\)'),
 ])
@@ -89,15 +98,18 @@ def test_stale_or_broken_engines_are_rebuilt_after_saying_why(onnx_file, tmp_pat
         key = key_for(onnx_file)
     elif damage == 'corrupt_key':
         cache.key_path(onnx_file, 'fp16').write_text('{"onnx_sha')
-    elif damage == 'corrupt_engine':
-        cache.engine_path(onnx_file, 'fp16').write_bytes(b'\x00' * 64)
+    elif damage == 'damaged_engine':
+        engine = cache.engine_path(onnx_file, 'fp16')
+        engine.write_bytes(engine.read_bytes()[:-1] + b'#')
+    elif damage == 'corrupt_engine':  # written whole, but TensorRT cannot read it (another version's format)
+        cache.store(onnx_file, key, b'\x00' * 64)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger='pose3d_ros.engines'):
         assert engines.load_or_build(cache, onnx_file, key, trt.deserialize, trt.build) == ('engine', b'engine #2')
     assert trt.builds == 2
     [record] = caplog.records
     assert re.search(reason, record.getMessage())
-    assert engines.EngineKey.from_json(cache.key_path(onnx_file, 'fp16').read_text()) == key
+    assert recorded_key(cache, onnx_file) == key
 
 
 def test_a_fresh_engine_that_does_not_deserialize_is_an_error_naming_it(onnx_file, tmp_path):
