@@ -28,9 +28,14 @@ class RosLogHandler(logging.Handler):
         self.ros_logger = ros_logger
 
     def emit(self, record):
-        level = ('error' if record.levelno >= logging.ERROR else 'warning' if record.levelno >= logging.WARNING
-                 else 'info')
-        getattr(self.ros_logger, level)(f'{record.name}: {record.getMessage()}')
+        text = f'{record.name}: {record.getMessage()}'
+        # One call site per severity: rclpy refuses a call site whose severity changes.
+        if record.levelno >= logging.ERROR:
+            self.ros_logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self.ros_logger.warning(text)
+        else:
+            self.ros_logger.info(text)
 
 
 @contextlib.contextmanager
