@@ -1,7 +1,10 @@
 """pose3d_ros.images: sensor_msgs <-> RGB arrays, every rejection with its message, speed."""
 import array
+import os
+import struct
 import time
 import tracemalloc
+import zlib
 
 import cv2
 import numpy as np
@@ -105,23 +108,23 @@ def test_big_endian_flag_is_irrelevant_for_8_bit(rgb):
     np.testing.assert_array_equal(rgb_from_image_msg(msg), rgb)
 
 
-@pytest.mark.parametrize('msg, message', [
-    (lambda: raw(b'\0' * 12, 2, 2, 'mono16', bytes_per_pixel=2), "Image.encoding 'mono16' is not supported"),
-    (lambda: raw(b'\0' * 12, 2, 2, 'rgb9'), "Image.encoding 'rgb9' is not supported"),
-    (lambda: raw(b'\0' * 12, 2, 2, ''), "Image.encoding '' is not supported"),
-    (lambda: raw(b'', 0, 2), 'Image has zero size: width=0, height=2'),
-    (lambda: raw(b'', 2, 0), 'Image has zero size: width=2, height=0'),
-    (lambda: raw(b'\0' * 12, 2, 2, step=5), 'Image.step 5 is smaller than width * bytes per pixel = 2 * 3 = 6 (rgb8)'),
-    (lambda: raw(b'\0' * 32, 2, 2, 'rgba8', step=6, bytes_per_pixel=4), 'Image.step 6 is smaller than width * bytes per pixel = 2 * 4 = 8 (rgba8)'),
-    (lambda: raw(b'\0' * 11, 2, 2), 'Image.data has 11 bytes, fewer than step * height = 6 * 2 = 12 (truncated)'),
-    (lambda: raw(b'\0' * 100, 20, 20, step=64), 'Image.data has 100 bytes, fewer than step * height = 64 * 20 = 1280 (truncated)'),
-    (lambda: raw(b'\0' * 12, 3, 2, 'yuv422', bytes_per_pixel=2), 'Image.width 3 is odd; yuv422 packs pixels in pairs'),
-    (lambda: raw(b'\0' * 12, 20000, 20000), 'Image claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+@pytest.mark.parametrize('reason, msg, message', [
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, 'mono16', bytes_per_pixel=2), "Image.encoding 'mono16' is not supported"),
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, 'rgb9'), "Image.encoding 'rgb9' is not supported"),
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, ''), "Image.encoding '' is not supported"),
+    ('image_size', lambda: raw(b'', 0, 2), 'Image has zero size: width=0, height=2'),
+    ('image_size', lambda: raw(b'', 2, 0), 'Image has zero size: width=2, height=0'),
+    ('image_step', lambda: raw(b'\0' * 12, 2, 2, step=5), 'Image.step 5 is smaller than width * bytes per pixel = 2 * 3 = 6 (rgb8)'),
+    ('image_step', lambda: raw(b'\0' * 32, 2, 2, 'rgba8', step=6, bytes_per_pixel=4), 'Image.step 6 is smaller than width * bytes per pixel = 2 * 4 = 8 (rgba8)'),
+    ('image_truncated', lambda: raw(b'\0' * 11, 2, 2), 'Image.data has 11 bytes, fewer than step * height = 6 * 2 = 12 (truncated)'),
+    ('image_truncated', lambda: raw(b'\0' * 100, 20, 20, step=64), 'Image.data has 100 bytes, fewer than step * height = 64 * 20 = 1280 (truncated)'),
+    ('image_size', lambda: raw(b'\0' * 12, 3, 2, 'yuv422', bytes_per_pixel=2), 'Image.width 3 is odd; yuv422 packs pixels in pairs'),
+    ('image_too_large', lambda: raw(b'\0' * 12, 20000, 20000), 'Image claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
 ])
-def test_image_rejections(msg, message):
-    with pytest.raises(ValueError) as error:
+def test_image_rejections(reason, msg, message):
+    with pytest.raises(images.ImageRejected) as error:
         rgb_from_image_msg(msg())
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.reason == reason
 
 
 def test_max_pixels_is_a_parameter(rgb):
@@ -163,10 +166,13 @@ def test_compressed_grey_and_alpha_become_rgb(rgb):
         assert rgb_from_compressed_msg(msg).shape == (48, 64, 3)
 
 
-def _png_claiming(width, height):
+def _png_claiming(width, height, fix_crc=True):
+    """A 2x2 PNG whose IHDR says width x height, with the CRC that goes with it (or the old one)."""
     ok, encoded = cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))
     data = bytearray(encoded.tobytes())
     data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    if fix_crc:
+        data[29:33] = struct.pack('>I', zlib.crc32(data[12:29]))
     return bytes(data)
 
 
@@ -183,23 +189,85 @@ def jpeg(rgb):
     return bytes(compressed_msg(HEADER, rgb, 'jpeg').data)
 
 
-@pytest.mark.parametrize('data, message', [
-    (lambda jpeg: b'', "CompressedImage.format 'jpeg': data (0 bytes) is neither JPEG nor PNG"),
-    (lambda jpeg: b'hello world, not an image', "CompressedImage.format 'jpeg': data (25 bytes) is neither JPEG nor PNG (starts with 68656c6c6f20776f)"),
-    (lambda jpeg: jpeg[:2] + bytes(range(200)), "CompressedImage.format 'jpeg': corrupt JPEG data (202 bytes), no readable image header"),
-    (lambda jpeg: jpeg[:len(jpeg) // 3], "CompressedImage.format 'jpeg': corrupt JPEG data (340 bytes): truncated, no end-of-image marker"),
-    (lambda jpeg: jpeg[:300] + b'\0' * (len(jpeg) - 302) + b'\xff\xd9', "CompressedImage.format 'jpeg': corrupt JPEG data (1022 bytes): OpenCV could not decode it"),
-    (lambda jpeg: _png_claiming(2, 2)[:-20], "CompressedImage.format 'jpeg': corrupt PNG data"),
-    (lambda jpeg: _png_claiming(2, 2)[:40], "CompressedImage.format 'jpeg': corrupt PNG data"),
-    (lambda jpeg: _png_claiming(20000, 20000), 'CompressedImage (PNG header) claims 20000x20000 = 400000000 pixels, over the limit'),
-    (lambda jpeg: _jpeg_claiming(20000, 20000), 'CompressedImage (JPEG header) claims 20000x20000 = 400000000 pixels, over the limit'),
-    (lambda jpeg: _jpeg_claiming(0, 16), 'CompressedImage (JPEG header) has zero size: width=0, height=16'),
+@pytest.mark.parametrize('data, reason, message', [
+    (lambda jpeg: b'', 'image_encoding', "CompressedImage.format 'jpeg': data (0 bytes) is neither JPEG nor PNG"),
+    (lambda jpeg: b'hello world, not an image', 'image_encoding', "CompressedImage.format 'jpeg': data (25 bytes) is neither JPEG nor PNG (starts with 68656c6c6f20776f)"),
+    (lambda jpeg: jpeg[:2] + bytes(range(200)), 'image_header', "CompressedImage.format 'jpeg': corrupt JPEG data (202 bytes), no readable image header"),
+    (lambda jpeg: jpeg[:len(jpeg) // 3], 'image_truncated', "CompressedImage.format 'jpeg': corrupt JPEG data (340 bytes): truncated, no end-of-image marker"),
+    (lambda jpeg: jpeg[:300] + b'\0' * (len(jpeg) - 302) + b'\xff\xd9', 'image_decode', "CompressedImage.format 'jpeg': corrupt JPEG data (1022 bytes): Corrupt JPEG data: 627 extraneous bytes before marker 0xd9"),
+    (lambda jpeg: _png_claiming(2, 2)[:-20], 'image_truncated', "CompressedImage.format 'jpeg': PNG chunk 'IDAT' at byte 33 claims 15 bytes, 7 follow (truncated)"),
+    (lambda jpeg: _png_claiming(2, 2)[:40], 'image_truncated', "CompressedImage.format 'jpeg': PNG data (40 bytes) ends before IEND: no complete chunk at byte 33 (truncated)"),
+    (lambda jpeg: _png_claiming(2, 2)[:60], 'image_truncated', "CompressedImage.format 'jpeg': PNG data (60 bytes) ends before IEND: no complete chunk at byte 60 (truncated)"),
+    (lambda jpeg: _png_claiming(2, 3, fix_crc=False), 'image_header', "CompressedImage.format 'jpeg': PNG chunk 'IHDR' at byte 8 fails its CRC (corrupt)"),
+    (lambda jpeg: _png_claiming(20000, 20000), 'image_too_large', 'CompressedImage (PNG header) claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+    (lambda jpeg: _jpeg_claiming(20000, 20000), 'image_too_large', 'CompressedImage (JPEG header) claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+    (lambda jpeg: _jpeg_claiming(0, 16), 'image_size', 'CompressedImage (JPEG header) has zero size: width=0, height=16'),
+    (lambda jpeg: _jpeg_claiming(6000, 6000), 'image_implausible', "CompressedImage.format 'jpeg': the JPEG header claims 6000x6000 = 36000000 pixels, more than 631 bytes can hold (at most 323072)"),
+    (lambda jpeg: _png_claiming(4000, 4000), 'image_implausible', "CompressedImage.format 'jpeg': the PNG header claims 4000x4000 = 16000000 pixels, more than 72 bytes can hold (at most 594432)"),
 ])
-def test_compressed_rejections(jpeg, data, message):
+def test_compressed_rejections(jpeg, data, reason, message):
     msg = CompressedImage(header=HEADER, format='jpeg', data=array.array('B', data(jpeg)))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(images.ImageRejected) as error:
         rgb_from_compressed_msg(msg)
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.reason == reason
+
+
+def test_the_byte_count_floor_admits_the_flattest_images():
+    """MIN_BITS_PER_PIXEL is a floor, not a guess: flat images (the most compressible) of a
+    camera's sizes, at the encoders' strongest compression, pass it and decode."""
+    for width, height in ((640, 480), (1920, 1080), (4096, 3072)):
+        flat = np.full((height, width, 3), 128, np.uint8)
+        for fmt, params in (('.jpg', [cv2.IMWRITE_JPEG_QUALITY, 1]), ('.png', [cv2.IMWRITE_PNG_COMPRESSION, 9])):
+            ok, encoded = cv2.imencode(fmt, flat, params)
+            msg = CompressedImage(format=fmt[1:], data=array.array('B', encoded.tobytes()))
+            assert rgb_from_compressed_msg(msg).shape == flat.shape
+
+
+def _noise_jpeg():
+    noise = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    return bytes(compressed_msg(HEADER, noise, 'jpeg').data)
+
+
+def test_decoder_warnings_are_rejections_and_stay_off_stderr(capfd):
+    """libjpeg decodes a JPEG cut short and given its end marker back, or with a flipped size in
+    its frame header, greying what is missing and printing a warning to stderr: each is rejected,
+    naming what libjpeg said, and nothing reaches stderr."""
+    jpeg = _noise_jpeg()
+    sof = jpeg.index(b'\xff\xc0')
+    taller = bytearray(jpeg)
+    taller[sof + 5] ^= 0x01  # height 240 -> 496: the scan ends before the image does
+    cases = {jpeg[:len(jpeg) // 2] + b'\xff\xd9': 'Corrupt JPEG data: premature end of data segment',
+             bytes(taller): 'Corrupt JPEG data: premature end of data segment'}
+    for data, said in cases.items():
+        with pytest.raises(images.ImageRejected) as error:
+            rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', data)))
+        assert error.value.reason == 'image_truncated'
+        assert str(error.value) == f"CompressedImage.format 'jpeg': corrupt JPEG data ({len(data)} bytes): {said}"
+    assert capfd.readouterr().err == ''
+
+
+def test_ros_lines_written_during_a_decode_pass_through(monkeypatch, capfd):
+    """OpenCV releases the GIL while decoding: another thread's ROS log line written meanwhile
+    reaches stderr and does not reject the image; the codec's own line does."""
+    decode = cv2.imdecode
+
+    def decode_while_others_write(data, flags):
+        os.write(2, b'[WARN] [1.5] [pose3d.camera]: another thread\n')
+        return decode(data, flags)
+
+    monkeypatch.setattr(cv2, 'imdecode', decode_while_others_write)
+    jpeg = _noise_jpeg()
+    assert rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg))).shape == (240, 320, 3)
+    assert capfd.readouterr().err == '[WARN] [1.5] [pose3d.camera]: another thread\n'
+
+    def decode_and_warn(data, flags):
+        os.write(2, b'libpng warning: iCCP: known incorrect sRGB profile\n')
+        return decode(data, flags)
+
+    monkeypatch.setattr(cv2, 'imdecode', decode_and_warn)
+    with pytest.raises(images.ImageRejected, match='corrupt JPEG data .*: libpng warning: iCCP: known incorrect') as error:
+        rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg)))
+    assert error.value.reason == 'image_decode' and capfd.readouterr().err == ''
 
 
 def test_truncated_jpeg_is_rejected_before_decoding():
