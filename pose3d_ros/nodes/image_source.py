@@ -50,6 +50,7 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from pose3d_ros import images, messages
+from pose3d_ros.camera import check_camera_info
 from pose3d_ros.demo_motion import walking_clip
 from pose3d_ros.msg import Skeleton3D
 from pose3d_ros.nodes.parameters import declare
@@ -128,9 +129,6 @@ def camera_info_from_file(path):
             raise SourceError(f'camera_info_file {path}: {key} must be a positive integer, got {value!r}')
         size.append(value)
     k = _matrix(calibration, 'camera_matrix', 3, 3, path)
-    if not (k[0] > 0 and k[4] > 0):
-        raise SourceError(f'camera_info_file {path}: camera_matrix has focal lengths fx={k[0]:g}, '
-                          f'fy={k[4]:g}; both must be positive')
     model = calibration.get('distortion_model', 'plumb_bob')
     if not isinstance(model, str):
         raise SourceError(f'camera_info_file {path}: distortion_model must be a string, got {model!r}')
@@ -141,7 +139,11 @@ def camera_info_from_file(path):
          if 'rectification_matrix' in calibration else [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0])
     p = (_matrix(calibration, 'projection_matrix', 3, 4, path) if 'projection_matrix' in calibration
          else k[0:3] + [0.0] + k[3:6] + [0.0] + k[6:9] + [0.0])
-    return CameraInfo(width=size[0], height=size[1], distortion_model=model, d=d, k=k, r=r, p=p)
+    try:
+        return check_camera_info(CameraInfo(width=size[0], height=size[1], distortion_model=model, d=d, k=k, r=r,
+                                            p=p))
+    except ValueError as error:
+        raise SourceError(f'camera_info_file {path}: {error}') from None
 
 
 def _camera_info_from_bag(msg):
@@ -359,9 +361,9 @@ class RosbagSource:
 
     def _camera_info(self, connection, raw, startup=False):
         try:
-            return _camera_info_from_bag(self.reader.deserialize(raw, connection.msgtype))
-        except Exception as error:
-            message = f'cannot read a message of {connection.topic} in rosbag {self.path}: {error}'
+            return check_camera_info(_camera_info_from_bag(self.reader.deserialize(raw, connection.msgtype)))
+        except Exception as error:  # deserialization errors, ValueError naming the field
+            message = f'cannot use a message of {connection.topic} in rosbag {self.path}: {error}'
             raise (SourceError if startup else FrameError)(message) from None
 
     def next_frame(self):

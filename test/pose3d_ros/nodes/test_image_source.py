@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros import images, messages
 from pose3d_ros.msg import Skeleton3D
-from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource
+from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource, SourceError, camera_info_from_file
 from pose3d_ros.skeleton import NUM_JOINTS
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,6 +40,18 @@ distortion_coefficients: {rows: 1, cols: 5, data: [0.1, -0.05, 0.001, 0.002, 0.0
 rectification_matrix: {rows: 3, cols: 3, data: [1, 0, 0, 0, 1, 0, 0, 0, 1]}
 projection_matrix: {rows: 3, cols: 4, data: [70.0, 0, 31.0, 0, 0, 71.0, 23.0, 0, 0, 0, 1, 0]}
 """
+
+
+def test_a_calibration_file_with_insane_intrinsics_is_refused_naming_the_file_and_value(tmp_path):
+    """camera_info_from_file checks what it read with pose3d_ros.camera.check_camera_info, as the
+    lifter checks what it receives."""
+    path = tmp_path / 'calibration.yaml'
+    path.write_text(CALIBRATION)
+    assert list(camera_info_from_file(path).k) == [70.0, 0.0, 31.0, 0.0, 71.0, 23.0, 0.0, 0.0, 1.0]
+    path.write_text(CALIBRATION.replace('data: [70.0, 0.0, 31.0', 'data: [1.0e-300, 0.0, 31.0'))
+    with pytest.raises(SourceError, match=rf'camera_info_file {path}: CameraInfo.k has focal length fx=1e-300, '
+                                          r'fy=71; both must lie in \[3.2, 6400\] px'):
+        camera_info_from_file(path)
 
 
 def start_source(start_process, *params):
