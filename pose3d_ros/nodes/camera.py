@@ -319,7 +319,8 @@ class CameraNode(InferenceNode):
                 self._process(*item)
             except Exception as error:  # never let the worker die
                 self.counts['errors'] += 1
-                self._warnings.warn(f'internal error while detecting: {type(error).__name__}: {error}')
+                self._warnings.warn('internal_error', f'internal error while detecting: {type(error).__name__}: '
+                                                      f'{error}')
 
     def _process(self, msg, received):
         started = time.perf_counter()
@@ -328,9 +329,9 @@ class CameraNode(InferenceNode):
                 rgb = images.rgb_from_image_msg(msg, self.max_pixels)
             else:
                 rgb = images.rgb_from_compressed_msg(msg, self.max_pixels)
-        except ValueError as error:
+        except images.ImageRejected as error:
             self.counts['rejected'] += 1
-            self._warnings.warn(f'rejected an image on {self.topic}: {error}')
+            self._warnings.warn(error.reason, f'rejected an image on {self.topic}: {error}')
             return
         converted = time.perf_counter()
         people = self.pipeline.people(rgb)
@@ -360,7 +361,7 @@ class CameraNode(InferenceNode):
                     header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))
         except Exception as error:
             self.counts['errors'] += 1
-            self._warnings.warn(f'internal error in diagnostics: {type(error).__name__}: {error}')
+            self._warnings.warn('diagnostics_error', f'internal error in diagnostics: {type(error).__name__}: {error}')
 
     def diagnostic_status(self):
         """The node's DiagnosticStatus since the last call (rates over that interval)."""

@@ -458,7 +458,8 @@ class ImageSource(Node):
                                  'rosbag: its sensor_msgs/CameraInfo topic (optional).',
                                  read_only=True)
         log_period_s = declare(self, 'log_period_s', 5.0,
-                               'Each distinct frame problem is logged at most this often, seconds.',
+                               'Each kind of frame problem (unreadable, of another size than the calibration) '
+                               'is logged at most this often, seconds, with the number held back since.',
                                0.0, 3600.0, read_only=True)
         self.warnings = RateLimitedWarnings(self.get_logger(), log_period_s)
 
@@ -552,7 +553,7 @@ class ImageSource(Node):
             frame = self.source.next_frame()
         except FrameError as error:
             self.skipped += 1
-            self.warnings.warn(f'skipped a frame: {error}')
+            self.warnings.warn('unreadable_frame', f'skipped a frame: {error}')
             return None
         if frame is None:
             self._finish()
@@ -619,7 +620,7 @@ class ImageSource(Node):
             camera_info = self._camera_info(frame)
         except FrameError as error:
             self.skipped += 1
-            self.warnings.warn(f'skipped a frame: {error}')
+            self.warnings.warn('calibration_size', f'skipped a frame: {error}')
             return
         if self.get_parameter('use_recorded_stamps').value and frame.stamp is not None:
             stamp = frame.stamp

@@ -414,11 +414,11 @@ class LifterNode(InferenceNode):
 
     def _reject(self, kind, error):
         self.counts['rejected'] += 1
-        self._warnings.warn(f'rejected a message on {self.topics[kind]}: {error}')
+        self._warnings.warn(kind, f'rejected a message on {self.topics[kind]}: {error}')
 
     def _reject_person(self, kind, problem):
         self.counts['people_rejected'] += 1
-        self._warnings.warn(f'rejected a person on {self.topics[kind]}: {problem}')
+        self._warnings.warn(f'{kind}_person', f'rejected a person on {self.topics[kind]}: {problem}')
 
     def _on_camera_info(self, msg):
         with self._lock:
@@ -463,7 +463,7 @@ class LifterNode(InferenceNode):
 
     def _internal_error(self, error):
         self.counts['errors'] += 1
-        self._warnings.warn(f'internal error while lifting: {type(error).__name__}: {error}')
+        self._warnings.warn('internal_error', f'internal error while lifting: {type(error).__name__}: {error}')
 
     def _read_people(self, kind, msg):
         """An input array -> ({id: its people's DETECTED_JOINTS data}, ids it holds); the problems
@@ -508,8 +508,8 @@ class LifterNode(InferenceNode):
             return
         if self.camera is None:
             self.counts['dropped'] += 1
-            self._warnings.warn(f'dropping frames: no valid camera_info on {self.topics["camera_info"]} '
-                                f'({self.camera_problem})')
+            self._warnings.warn('no_camera_info', f'dropping frames: no valid camera_info on '
+                                                  f'{self.topics["camera_info"]} ({self.camera_problem})')
             return
         self._lift_frame(entry['header'], self._pair_people(entry['keypoints'], entry['ranking']))
 
