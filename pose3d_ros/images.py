@@ -266,7 +266,7 @@ def _jpeg_size(data):
     return None
 
 
-_ROS_CONSOLE_LINE = re.compile(rb'^\[(DEBUG|INFO|WARN|ERROR|FATAL)\] ')
+_ROS_CONSOLE_LINE = re.compile(rb'^(\x1b\[[0-9;]*m)?\[(DEBUG|INFO|WARN|ERROR|FATAL)\] ')  # colours optional
 _TRUNCATION_WORDS = re.compile(r'premature end|incomplete|truncat', re.IGNORECASE)
 _capture_lock = threading.Lock()
 _capture_file = []  # the temporary file the decoders' stderr goes to, made on first use
@@ -277,7 +277,8 @@ def _decode_capturing_codec_output(data):
 
     The codecs print to file descriptor 2 directly, so it points at a temporary file during the
     call. OpenCV releases the GIL while decoding: lines other threads write meanwhile in ROS's
-    console format ('[WARN] ...') are not the codec's and are passed on to stderr."""
+    default console format ('[WARN] ...') are not the codec's and are passed on to stderr (other
+    text written by another thread in those milliseconds would be taken for the codec's)."""
     with _capture_lock:
         if not _capture_file:
             _capture_file.append(tempfile.TemporaryFile(buffering=0))

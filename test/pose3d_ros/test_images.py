@@ -253,12 +253,14 @@ def test_ros_lines_written_during_a_decode_pass_through(monkeypatch, capfd):
 
     def decode_while_others_write(data, flags):
         os.write(2, b'[WARN] [1.5] [pose3d.camera]: another thread\n')
+        os.write(2, b'\x1b[31m[ERROR] [1.6] [pose3d.lifter]: in colour\x1b[0m\n')
         return decode(data, flags)
 
     monkeypatch.setattr(cv2, 'imdecode', decode_while_others_write)
     jpeg = _noise_jpeg()
     assert rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg))).shape == (240, 320, 3)
-    assert capfd.readouterr().err == '[WARN] [1.5] [pose3d.camera]: another thread\n'
+    assert capfd.readouterr().err == ('[WARN] [1.5] [pose3d.camera]: another thread\n'
+                                      '\x1b[31m[ERROR] [1.6] [pose3d.lifter]: in colour\x1b[0m\n')
 
     def decode_and_warn(data, flags):
         os.write(2, b'libpng warning: iCCP: known incorrect sRGB profile\n')
