@@ -212,6 +212,31 @@ def test_compressed_rejections(jpeg, data, reason, message):
     assert message in str(error.value) and error.value.reason == reason
 
 
+def _png_chunk(name, payload):
+    return struct.pack('>I', len(payload)) + name + payload + struct.pack('>I', zlib.crc32(name + payload))
+
+
+def test_header_sizes_are_read_exactly_before_decoding():
+    """The JPEG frame header behind a 60 kB APP1 segment and in a progressive JPEG, PNG IHDR of
+    grey, 16-bit and chunk-laden PNGs: each size is read from the header and the image decodes."""
+    rgb = np.random.default_rng(2).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    baseline = cv2.imencode('.jpg', rgb)[1].tobytes()
+    app1 = b'\xff\xe1' + struct.pack('>H', 60002) + b'Exif\0\0' + bytes(59994)
+    progressive = cv2.imencode('.jpg', rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    png = cv2.imencode('.png', rgb)[1].tobytes()
+    with_text = png[:33] + _png_chunk(b'tEXt', b'Comment\0' + bytes(5000)) + png[33:]
+    cases = {'jpeg with a 60 kB APP1': baseline[:2] + app1 + baseline[2:], 'progressive jpeg': progressive,
+             'grey png': cv2.imencode('.png', rgb[..., 0])[1].tobytes(),
+             '16-bit png': cv2.imencode('.png', rgb.astype(np.uint16) * 257)[1].tobytes(), 'png with tEXt': with_text}
+    for name, data in cases.items():
+        if data.startswith(b'\xff\xd8'):
+            assert images._jpeg_size(data) == (53, 37), name
+        else:
+            assert images._png_size(memoryview(data), name) == (53, 37), name
+        msg = CompressedImage(format='jpeg', data=array.array('B', data))
+        assert rgb_from_compressed_msg(msg).shape == (37, 53, 3), name
+
+
 def test_the_byte_count_floor_admits_the_flattest_images():
     """MIN_BITS_PER_PIXEL is a floor, not a guess: flat images (the most compressible) of a
     camera's sizes, at the encoders' strongest compression, pass it and decode."""
