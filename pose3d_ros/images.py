@@ -16,7 +16,8 @@ colour conversion itself is done by a maintained library:
 (`cv2.imdecode`) once the JPEG / PNG header has been read here: its size within `max_pixels` and
 plausible for the byte count, a PNG's chunk checksums right, a JPEG ending with its end marker.
 libjpeg and libpng decode truncated or damaged data with only a warning printed to stderr (past
-any logger): what they print during the decode is captured, and rejects the image.
+any logger): what they print during the decode is captured (`decode_capturing_warnings`), and
+rejects the image; their warnings about metadata only (a bogus iCCP profile) are silenced.
 Depth images (`depth_to_msg`, `depth_from_msg`) are plain arrays: 16UC1 millimetres or 32FC1
 metres, checked the same way.
 
@@ -267,13 +268,19 @@ def _jpeg_size(data):
 
 
 _ROS_CONSOLE_LINE = re.compile(rb'^(\x1b\[[0-9;]*m)?\[(DEBUG|INFO|WARN|ERROR|FATAL)\] ')  # colours optional
+# Codec warnings about metadata, not pixels, silenced: libpng's about an ancillary chunk (its name
+# starts with a lower-case letter: iCCP, sRGB, tEXt, ...; "iCCP: known incorrect sRGB profile" is
+# common), libjpeg's about the JFIF version or thumbnail.
+_METADATA_WARNING = re.compile(rb'^libpng warning: [a-z][A-Za-z]{3}: '
+                               rb'|^Warning: (unknown JFIF revision|thumbnail image size)')
 _TRUNCATION_WORDS = re.compile(r'premature end|incomplete|truncat', re.IGNORECASE)
 _capture_lock = threading.Lock()
 _capture_file = []  # the temporary file the decoders' stderr goes to, made on first use
 
 
-def _decode_capturing_codec_output(data):
-    """cv2.imdecode(data) -> (BGR array or None, [lines libjpeg / libpng / OpenCV printed]).
+def decode_capturing_warnings(data):
+    """cv2.imdecode(data) -> (BGR array or None, [what libjpeg / libpng / OpenCV printed about
+    the pixels: corrupt or truncated data they decoded anyway, why they could not]).
 
     The codecs print to file descriptor 2 directly, so it points at a temporary file during the
     call. OpenCV releases the GIL while decoding: lines other threads write meanwhile in ROS's
@@ -297,11 +304,13 @@ def _decode_capturing_codec_output(data):
             os.close(stderr)
         os.lseek(capture, 0, os.SEEK_SET)
         lines = os.read(capture, os.fstat(capture).st_size).splitlines()
+    codec = []
     for line in lines:
         if _ROS_CONSOLE_LINE.match(line):
             os.write(2, line + b'\n')
-    codec = [line.decode('utf-8', 'replace').strip() for line in lines if not _ROS_CONSOLE_LINE.match(line)]
-    return bgr, [line for line in codec if line] + failure
+        elif line.strip() and not _METADATA_WARNING.match(line):
+            codec.append(line.decode('utf-8', 'replace').strip())
+    return bgr, codec + failure
 
 
 def rgb_from_compressed_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
@@ -344,9 +353,9 @@ def rgb_from_compressed_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
     if kind == 'JPEG' and b'\xff\xd9' not in data[-64:].tobytes():
         raise ImageRejected('image_truncated', f'{where}: corrupt JPEG data ({data.size} bytes): truncated, no '
                                                'end-of-image marker')
-    bgr, codec_output = _decode_capturing_codec_output(data)
-    if bgr is None or codec_output:
-        said = '; '.join(codec_output) or 'OpenCV could not decode it'
+    bgr, warnings = decode_capturing_warnings(data)
+    if bgr is None or warnings:
+        said = '; '.join(warnings) or 'OpenCV could not decode it'
         raise ImageRejected('image_truncated' if _TRUNCATION_WORDS.search(said) else 'image_decode',
                             f'{where}: corrupt {kind} data ({data.size} bytes): {said}')
     if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[1::-1] != (width, height):

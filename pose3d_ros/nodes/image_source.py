@@ -164,9 +164,10 @@ def _decode_file(path):
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
         raise FrameError(f'cannot read image {path}: {error}') from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise FrameError(f'cannot decode image {path} ({data.size} bytes): corrupt or not an image')
+    bgr, warnings = images.decode_capturing_warnings(data) if data.size else (None, [])
+    if bgr is None or warnings:  # libjpeg / libpng decode a cut file with a warning only
+        said = '; '.join(warnings) or 'corrupt or not an image'
+        raise FrameError(f'cannot decode image {path} ({data.size} bytes): {said}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

@@ -271,6 +271,22 @@ def test_decoder_warnings_are_rejections_and_stay_off_stderr(capfd):
     assert capfd.readouterr().err == ''
 
 
+def test_warnings_about_metadata_are_silenced_not_rejections(capfd):
+    """libpng's warnings about an ancillary chunk (a bogus iCCP profile, an invalid sRGB intent)
+    and libjpeg's about the JFIF version say nothing about the pixels: the image is accepted, and
+    nothing reaches stderr."""
+    rgb = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    png = cv2.imencode('.png', rgb)[1].tobytes()
+    jpeg = bytearray(cv2.imencode('.jpg', rgb)[1].tobytes())
+    jpeg[jpeg.index(b'JFIF\0') + 5] = 9  # JFIF 9.01
+    for data in (png[:33] + _png_chunk(b'iCCP', b'bogus\0\0' + zlib.compress(b'not a profile')) + png[33:],
+                 png[:33] + _png_chunk(b'sRGB', b'\x09') + png[33:], bytes(jpeg)):
+        bgr, warnings = images.decode_capturing_warnings(np.frombuffer(data, np.uint8))
+        assert bgr.shape == (20, 30, 3) and warnings == []
+        assert rgb_from_compressed_msg(CompressedImage(format='png', data=array.array('B', data))).shape == (20, 30, 3)
+    assert capfd.readouterr().err == ''
+
+
 def test_ros_lines_written_during_a_decode_pass_through(monkeypatch, capfd):
     """OpenCV releases the GIL while decoding: another thread's ROS log line written meanwhile
     reaches stderr and does not reject the image; the codec's own line does."""
@@ -288,11 +304,11 @@ def test_ros_lines_written_during_a_decode_pass_through(monkeypatch, capfd):
                                       '\x1b[31m[ERROR] [1.6] [pose3d.lifter]: in colour\x1b[0m\n')
 
     def decode_and_warn(data, flags):
-        os.write(2, b'libpng warning: iCCP: known incorrect sRGB profile\n')
+        os.write(2, b'libpng warning: IDAT: Too much image data\n')
         return decode(data, flags)
 
     monkeypatch.setattr(cv2, 'imdecode', decode_and_warn)
-    with pytest.raises(images.ImageRejected, match='corrupt JPEG data .*: libpng warning: iCCP: known incorrect') as error:
+    with pytest.raises(images.ImageRejected, match='corrupt JPEG data .*: libpng warning: IDAT: Too much image data') as error:
         rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg)))
     assert error.value.reason == 'image_decode' and capfd.readouterr().err == ''
 
