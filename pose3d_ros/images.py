@@ -24,6 +24,7 @@ metres, checked the same way.
 Only 8-bit encodings are accepted (`ENCODINGS`): is_bigendian is irrelevant for them and ignored.
 """
 import array
+import functools
 import os
 import re
 import struct
@@ -275,7 +276,12 @@ _METADATA_WARNING = re.compile(rb'^libpng warning: [a-z][A-Za-z]{3}: '
                                rb'|^Warning: (unknown JFIF revision|thumbnail image size)')
 _TRUNCATION_WORDS = re.compile(r'premature end|incomplete|truncat', re.IGNORECASE)
 _capture_lock = threading.Lock()
-_capture_file = []  # the temporary file the decoders' stderr goes to, made on first use
+
+
+@functools.cache
+def _capture_file():
+    """The temporary file the decoders' stderr goes to while they decode (one per process)."""
+    return tempfile.TemporaryFile(buffering=0)
 
 
 def decode_capturing_warnings(data):
@@ -287,9 +293,7 @@ def decode_capturing_warnings(data):
     default console format ('[WARN] ...') are not the codec's and are passed on to stderr (other
     text written by another thread in those milliseconds would be taken for the codec's)."""
     with _capture_lock:
-        if not _capture_file:
-            _capture_file.append(tempfile.TemporaryFile(buffering=0))
-        capture = _capture_file[0].fileno()
+        capture = _capture_file().fileno()
         os.ftruncate(capture, 0)
         os.lseek(capture, 0, os.SEEK_SET)
         sys.stderr.flush()

@@ -2,9 +2,11 @@
 import array
 import os
 import struct
+import sys
 import time
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -15,6 +17,9 @@ from std_msgs.msg import Header
 from pose3d_ros import images
 from pose3d_ros.images import (ENCODINGS, compressed_msg, image_to_msg, rgb_from_compressed_msg,
                                rgb_from_image_msg)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compressed_samples import claiming, png_chunk  # noqa: E402
 
 HEADER = Header(frame_id='cam_optical')
 HEADER.stamp.sec, HEADER.stamp.nanosec = 12, 345
@@ -168,20 +173,11 @@ def test_compressed_grey_and_alpha_become_rgb(rgb):
 
 def _png_claiming(width, height, fix_crc=True):
     """A 2x2 PNG whose IHDR says width x height, with the CRC that goes with it (or the old one)."""
-    ok, encoded = cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    if fix_crc:
-        data[29:33] = struct.pack('>I', zlib.crc32(data[12:29]))
-    return bytes(data)
+    return claiming(cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))[1].tobytes(), width, height, fix_crc)
 
 
 def _jpeg_claiming(width, height):
-    ok, encoded = cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    sof = data.index(b'\xff\xc0')
-    data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return bytes(data)
+    return claiming(cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))[1].tobytes(), width, height)
 
 
 @pytest.fixture(scope='module')
@@ -212,10 +208,6 @@ def test_compressed_rejections(jpeg, data, reason, message):
     assert message in str(error.value) and error.value.reason == reason
 
 
-def _png_chunk(name, payload):
-    return struct.pack('>I', len(payload)) + name + payload + struct.pack('>I', zlib.crc32(name + payload))
-
-
 def test_header_sizes_are_read_exactly_before_decoding():
     """The JPEG frame header behind a 60 kB APP1 segment and in a progressive JPEG, PNG IHDR of
     grey, 16-bit and chunk-laden PNGs: each size is read from the header and the image decodes."""
@@ -224,7 +216,7 @@ def test_header_sizes_are_read_exactly_before_decoding():
     app1 = b'\xff\xe1' + struct.pack('>H', 60002) + b'Exif\0\0' + bytes(59994)
     progressive = cv2.imencode('.jpg', rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     png = cv2.imencode('.png', rgb)[1].tobytes()
-    with_text = png[:33] + _png_chunk(b'tEXt', b'Comment\0' + bytes(5000)) + png[33:]
+    with_text = png[:33] + png_chunk(b'tEXt', b'Comment\0' + bytes(5000)) + png[33:]
     cases = {'jpeg with a 60 kB APP1': baseline[:2] + app1 + baseline[2:], 'progressive jpeg': progressive,
              'grey png': cv2.imencode('.png', rgb[..., 0])[1].tobytes(),
              '16-bit png': cv2.imencode('.png', rgb.astype(np.uint16) * 257)[1].tobytes(), 'png with tEXt': with_text}
@@ -279,8 +271,8 @@ def test_warnings_about_metadata_are_silenced_not_rejections(capfd):
     png = cv2.imencode('.png', rgb)[1].tobytes()
     jpeg = bytearray(cv2.imencode('.jpg', rgb)[1].tobytes())
     jpeg[jpeg.index(b'JFIF\0') + 5] = 9  # JFIF 9.01
-    for data in (png[:33] + _png_chunk(b'iCCP', b'bogus\0\0' + zlib.compress(b'not a profile')) + png[33:],
-                 png[:33] + _png_chunk(b'sRGB', b'\x09') + png[33:], bytes(jpeg)):
+    for data in (png[:33] + png_chunk(b'iCCP', b'bogus\0\0' + zlib.compress(b'not a profile')) + png[33:],
+                 png[:33] + png_chunk(b'sRGB', b'\x09') + png[33:], bytes(jpeg)):
         bgr, warnings = images.decode_capturing_warnings(np.frombuffer(data, np.uint8))
         assert bgr.shape == (20, 30, 3) and warnings == []
         assert rgb_from_compressed_msg(CompressedImage(format='png', data=array.array('B', data))).shape == (20, 30, 3)

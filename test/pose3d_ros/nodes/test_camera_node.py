@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from pose3d_ros.skeleton import DETECTED_JOINTS
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from photos import TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
+from compressed_samples import claiming  # noqa: E402
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
 from random_networks import write_networks  # noqa: E402
 
@@ -432,18 +432,6 @@ def _bit_flipped(data, start, end, rng):
     return bytes(data)
 
 
-def _with_size(data, kind, width, height):
-    """A JPEG / PNG whose header claims width x height (a PNG's IHDR CRC made to match)."""
-    data = bytearray(data)
-    if kind == 'jpeg':
-        sof = data.index(b'\xff\xc0')
-        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    else:
-        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-        data[29:33] = zlib.crc32(data[12:29]).to_bytes(4, 'big')
-    return bytes(data)
-
-
 def _raw_mutant(kind, header, rng):
     width, height = int(rng.integers(2, 40)), int(rng.integers(2, 40))
     encoding, step, size = 'rgb8', width * 3, width * 3 * height
@@ -491,9 +479,9 @@ def _compressed_mutant(kind, header, rng, bases):
     elif kind == 'size claim':
         fmt = str(rng.choice(['jpeg', 'png']))
         width, height = (int(v) for v in np.exp(rng.uniform(0, np.log(65535), 2)))  # all scales alike
-        data = _with_size(jpeg if fmt == 'jpeg' else png, fmt, width, height)
+        data = claiming(jpeg if fmt == 'jpeg' else png, width, height)
     elif kind == 'implausible size claim':  # 4 to 36 Mpx, in a few kB
-        data = _with_size(jpeg, 'jpeg', *(int(v) for v in rng.integers(2000, 6000, 2)))
+        data = claiming(jpeg, *(int(v) for v in rng.integers(2000, 6000, 2)))
     elif kind == 'jpeg header bit flip':
         sof = jpeg.index(b'\xff\xc0')
         data = _bit_flipped(jpeg, sof + 4, sof + 19, rng)  # precision, size, components
