@@ -1,6 +1,7 @@
 """The camera node in its own process, driven over DDS: lifecycle and parameter services, and a
-probe node here that publishes images (good and malformed, raw and compressed) and reads
-keypoints_2d, ranking, /diagnostics and /rosout.
+probe node here that publishes images (good and malformed, raw and compressed, and a seeded fuzz
+of malformed ones among good ones) and reads keypoints_2d, ranking, /diagnostics, /rosout and
+the node's output.
 
 One camera process serves the module; each test first puts it in the state it needs. It runs the
 pytorch backend (no ONNX exports to wait for): the blazepose front end on a real photo with two
