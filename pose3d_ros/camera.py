@@ -111,6 +111,49 @@ def project(points, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0)
     return distort(normalized, radial, tangential) * np.asarray(focal) + np.asarray(center)
 
 
+# Focal lengths a camera can have, in multiples of its image width: 0.05 is a field of view of
+# 169 degrees (a pinhole model cannot go much wider), 100 one of 0.6 degrees (a long telephoto).
+FOCAL_PER_WIDTH = (0.05, 100.0)
+# How far outside the image the principal point may lie, in image sizes (lens shift, crops).
+CENTER_MARGIN = 0.5
+
+
+def check_camera_info(msg):
+    """A sensor_msgs/CameraInfo whose intrinsics are sane, returned; ValueError naming the field
+    and the value otherwise (a focal length of 1e-300 would make every pose that uses it fail).
+
+    K: 9 finite values forming a camera matrix (k[3] = 0, bottom row 0, 0, 1), fx and fy within
+    FOCAL_PER_WIDTH times the image width, the principal point within the image or at most
+    CENTER_MARGIN of its size outside. D: finite. A CameraInfo without a size (width or height 0:
+    not given) is judged against the image centred on its principal point, which must be positive.
+    """
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size != 9 or not np.all(np.isfinite(k)):
+        raise ValueError(f'CameraInfo.k must hold 9 finite values, got {k.tolist()}')
+    if k[3] != 0 or tuple(k[6:]) != (0, 0, 1):
+        raise ValueError(f'CameraInfo.k {k.tolist()} is not a camera matrix: k[3], k[6], k[7], k[8] must be '
+                         '0, 0, 0, 1')
+    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    width, height = msg.width, msg.height
+    if not (width and height):
+        if not (cx > 0 and cy > 0):
+            raise ValueError(f'CameraInfo has no size (width {width}, height {height}) and its principal point '
+                             f'cx={cx:g}, cy={cy:g} is not positive')
+        width, height = 2 * cx, 2 * cy
+    low, high = (factor * width for factor in FOCAL_PER_WIDTH)
+    if not (low <= fx <= high and low <= fy <= high):
+        raise ValueError(f'CameraInfo.k has focal length fx={fx:g}, fy={fy:g}; both must lie in [{low:g}, {high:g}] '
+                         f'px ({FOCAL_PER_WIDTH[0]:g} to {FOCAL_PER_WIDTH[1]:g} times the image width {width:g})')
+    margin_x, margin_y = CENTER_MARGIN * width, CENTER_MARGIN * height
+    if not (-margin_x <= cx <= width + margin_x and -margin_y <= cy <= height + margin_y):
+        raise ValueError(f'CameraInfo.k has principal point cx={cx:g}, cy={cy:g}, more than {CENTER_MARGIN:g} '
+                         f'image sizes outside the {width:g}x{height:g} image')
+    d = np.asarray(msg.d, dtype=np.float64)
+    if not np.all(np.isfinite(d)):
+        raise ValueError(f'CameraInfo.d contains NaN or infinite values: {d.tolist()}')
+    return msg
+
+
 def default_intrinsics(width, height):
     """The documented default pinhole for a width x height image (no calibration given): a
     DEFAULT_FIELD_OF_VIEW_DEG horizontal field of view, the principal point at the centre."""

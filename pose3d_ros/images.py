@@ -2,8 +2,9 @@
 
 `rgb_from_image_msg` and `rgb_from_compressed_msg` check everything a malformed message can get
 wrong (encoding, zero size, step, truncated data, absurd size claims, corrupt compressed data)
-*before* allocating anything, and raise ValueError naming the field and the value. The colour
-conversion itself is done by a maintained library:
+*before* allocating anything, and raise ImageRejected (a ValueError) naming the field and the
+value, with a short stable `reason` (REJECTION_REASONS) the nodes count and rate-limit by. The
+colour conversion itself is done by a maintained library:
 
 - cv_bridge (`CvBridge.imgmsg_to_cv2`) where a ROS install provides it and it imports cleanly
   (a cv_bridge built against another numpy major version fails to import: then it is skipped);
@@ -12,15 +13,25 @@ conversion itself is done by a maintained library:
   view of the data is built here and only the colour conversion is delegated.
 
 `CONVERTER` says which one this process uses. Compressed images are decoded with OpenCV
-(`cv2.imdecode`), after the JPEG / PNG header's size has been checked against `max_pixels`.
+(`cv2.imdecode`) once the JPEG / PNG header has been read here: its size within `max_pixels` and
+plausible for the byte count, a PNG's chunk checksums right, a JPEG ending with its end marker.
+libjpeg and libpng decode truncated or damaged data with only a warning printed to stderr (past
+any logger): what they print during the decode is captured (`decode_capturing_warnings`), and
+rejects the image; their warnings about metadata only (a bogus iCCP profile) are silenced.
 Depth images (`depth_to_msg`, `depth_from_msg`) are plain arrays: 16UC1 millimetres or 32FC1
 metres, checked the same way.
 
 Only 8-bit encodings are accepted (`ENCODINGS`): is_bigendian is irrelevant for them and ignored.
 """
 import array
+import functools
+import os
+import re
 import struct
 import sys
+import tempfile
+import threading
+import zlib
 
 import cv2
 import numpy as np
@@ -38,6 +49,32 @@ DEFAULT_MAX_PIXELS = 40_000_000  # ~ 8K UHD (33 Mpx) with a margin; a 20000x2000
 
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 _JPEG_SOI = b'\xff\xd8'
+# The fewest bits per pixel a compressed image can hold, below which the size in its header is not
+# believed. Huffman-coded JPEG: at least one bit (the shortest code, a flat block's DC difference)
+# per 8x8 block of the full-resolution component, so 1/64. (Arithmetic-coded JPEG, which no camera
+# driver writes, can go below.) PNG: a row holds at least 1 bit per pixel (1-bit grey) and deflate
+# compresses at most 1032:1. A 10 kB JPEG claiming 6000x6000 (0.002 bit per pixel) is refused.
+MIN_BITS_PER_PIXEL = {'JPEG': 1 / 64, 'PNG': 1 / 1032}
+
+REJECTION_REASONS = (
+    'image_encoding',     # an encoding or compressed format that is not supported
+    'image_size',         # zero width or height, an odd width for a pair-packed encoding
+    'image_step',         # a row step smaller than the row's pixels
+    'image_too_large',    # more pixels than max_pixels
+    'image_implausible',  # a compressed header claiming more pixels than its byte count can hold
+    'image_header',       # a compressed image's header unreadable or failing its checksum
+    'image_truncated',    # fewer bytes than the image needs, compressed data ending early
+    'image_decode',       # compressed data failing a checksum, or that the decoder refuses or warns about
+)
+
+
+class ImageRejected(ValueError):
+    """A malformed image message: the text names the field and the value, `reason` is one of
+    REJECTION_REASONS."""
+
+    def __init__(self, reason, text):
+        super().__init__(text)
+        self.reason = reason
 
 
 def _load_converter():
@@ -102,8 +139,8 @@ def depth_from_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """(H, W) float32 metres from a depth sensor_msgs/Image (16UC1 / mono16 mm, 32FC1 m), NaN where
     there is no measurement; ValueError naming the field for a malformed one."""
     if msg.encoding not in DEPTH_ENCODINGS:
-        raise ValueError(f'depth Image.encoding {msg.encoding!r} is not a depth encoding (supported: '
-                         f'{", ".join(DEPTH_ENCODINGS)})')
+        raise ImageRejected('image_encoding', f'depth Image.encoding {msg.encoding!r} is not a depth encoding '
+                                              f'(supported: {", ".join(DEPTH_ENCODINGS)})')
     dtype, per_metre = DEPTH_ENCODINGS[msg.encoding]
     rows = np.ascontiguousarray(_pixel_rows(msg, 'depth Image', np.dtype(dtype).itemsize, max_pixels))
     values = rows.view(np.dtype(dtype).newbyteorder('>' if msg.is_bigendian else '<')).astype(np.float32)
@@ -119,21 +156,21 @@ def _pixel_rows(msg, kind, bytes_per_pixel, max_pixels):
     _check_size(kind, width, height, max_pixels)
     row_bytes = width * bytes_per_pixel
     if step < row_bytes:
-        raise ValueError(f'{kind}.step {step} is smaller than width * bytes per pixel = {width} * '
-                         f'{bytes_per_pixel} = {row_bytes} ({msg.encoding})')
+        raise ImageRejected('image_step', f'{kind}.step {step} is smaller than width * bytes per pixel = {width} * '
+                                          f'{bytes_per_pixel} = {row_bytes} ({msg.encoding})')
     data = _as_bytes(msg.data)
     if data.size < step * height:
-        raise ValueError(f'{kind}.data has {data.size} bytes, fewer than step * height = {step} * '
-                         f'{height} = {step * height} (truncated)')
+        raise ImageRejected('image_truncated', f'{kind}.data has {data.size} bytes, fewer than step * height = '
+                                               f'{step} * {height} = {step * height} (truncated)')
     return data[:step * height].reshape(height, step)[:, :row_bytes]
 
 
 def _check_size(kind, width, height, max_pixels):
     if width <= 0 or height <= 0:
-        raise ValueError(f'{kind} has zero size: width={width}, height={height}')
+        raise ImageRejected('image_size', f'{kind} has zero size: width={width}, height={height}')
     if width * height > max_pixels:
-        raise ValueError(f'{kind} claims {width}x{height} = {width * height} pixels, over the '
-                         f'limit of {max_pixels} (max_pixels)')
+        raise ImageRejected('image_too_large', f'{kind} claims {width}x{height} = {width * height} pixels, over the '
+                                               f'limit of {max_pixels} (max_pixels)')
 
 
 def _as_bytes(data):
@@ -151,13 +188,13 @@ def rgb_from_image_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """
     encoding = msg.encoding
     if encoding not in ENCODINGS:
-        raise ValueError(f'Image.encoding {encoding!r} is not supported (supported: '
-                         f'{", ".join(ENCODINGS)})')
+        raise ImageRejected('image_encoding', f'Image.encoding {encoding!r} is not supported (supported: '
+                                              f'{", ".join(ENCODINGS)})')
     width, height, step = msg.width, msg.height, msg.step
     bytes_per_pixel = ENCODINGS[encoding]
     rows = _pixel_rows(msg, 'Image', bytes_per_pixel, max_pixels)
     if encoding in _YUV422 and width % 2:
-        raise ValueError(f'Image.width {width} is odd; {encoding} packs pixels in pairs')
+        raise ImageRejected('image_size', f'Image.width {width} is odd; {encoding} packs pixels in pairs')
     row_bytes = width * bytes_per_pixel
     if CONVERTER is None:
         raise ImportError('no image conversion library: install rosbags-image (pip) or cv_bridge (ROS)')
@@ -171,19 +208,39 @@ def rgb_from_image_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
         try:
             rgb = _converter.imgmsg_to_cv2(msg, desired_encoding='rgb8')
         except Exception as error:  # CvBridgeError, or an encoding this cv_bridge version lacks
-            raise ValueError(f'Image.encoding {encoding!r}: cv_bridge cannot convert it to rgb8: '
-                             f'{error}') from None
+            raise ImageRejected('image_encoding', f'Image.encoding {encoding!r}: cv_bridge cannot convert it to rgb8: '
+                                                  f'{error}') from None
     else:
         pixels = rows.reshape(height, width, bytes_per_pixel) if bytes_per_pixel > 1 else rows
         rgb = _converter(pixels, encoding, 'rgb8')
     return np.ascontiguousarray(rgb)
 
 
-def _png_size(data):
-    if len(data) < 24 or data[12:16] != b'IHDR':
-        return None
-    width, height = struct.unpack('>II', data[16:24])
-    return width, height
+def _png_size(data, where):
+    """(width, height) from a PNG's IHDR, once every chunk up to IEND has been walked and its CRC
+    checked (a bit flip in the header, a cut, a cut with an IEND appended all show there);
+    ImageRejected naming the chunk otherwise."""
+    position, size = len(_PNG_SIGNATURE), None
+    while True:
+        if position + 12 > len(data):
+            raise ImageRejected('image_truncated', f'{where}: PNG data ({len(data)} bytes) ends before IEND: no '
+                                                   f'complete chunk at byte {position} (truncated)')
+        length, name = struct.unpack_from('>I4s', data, position)
+        name, end = name.decode('latin-1'), position + 12 + length
+        if end > len(data):
+            raise ImageRejected('image_truncated', f'{where}: PNG chunk {name!r} at byte {position} claims {length} '
+                                                   f'bytes, {len(data) - position - 12} follow (truncated)')
+        if zlib.crc32(data[position + 4:end - 4]) != struct.unpack_from('>I', data, end - 4)[0]:
+            raise ImageRejected('image_header' if name == 'IHDR' else 'image_decode',
+                                f'{where}: PNG chunk {name!r} at byte {position} fails its CRC (corrupt)')
+        if size is None:
+            if name != 'IHDR' or length != 13:
+                raise ImageRejected('image_header', f'{where}: PNG starts with chunk {name!r} of {length} bytes, '
+                                                    'not the 13-byte IHDR')
+            size = struct.unpack_from('>II', data, position + 8)
+        if name == 'IEND':
+            return size
+        position = end
 
 
 def _jpeg_size(data):
@@ -211,50 +268,103 @@ def _jpeg_size(data):
     return None
 
 
+_ROS_CONSOLE_LINE = re.compile(rb'^(\x1b\[[0-9;]*m)?\[(DEBUG|INFO|WARN|ERROR|FATAL)\] ')  # colours optional
+# Codec warnings about metadata, not pixels, silenced: libpng's about an ancillary chunk (its name
+# starts with a lower-case letter: iCCP, sRGB, tEXt, ...; "iCCP: known incorrect sRGB profile" is
+# common), libjpeg's about the JFIF version or thumbnail.
+_METADATA_WARNING = re.compile(rb'^libpng warning: [a-z][A-Za-z]{3}: '
+                               rb'|^Warning: (unknown JFIF revision|thumbnail image size)')
+_TRUNCATION_WORDS = re.compile(r'premature end|incomplete|truncat', re.IGNORECASE)
+_capture_lock = threading.Lock()
+
+
+@functools.cache
+def _capture_file():
+    """The temporary file the decoders' stderr goes to while they decode (one per process)."""
+    return tempfile.TemporaryFile(buffering=0)
+
+
+def decode_capturing_warnings(data):
+    """cv2.imdecode(data) -> (BGR array or None, [what libjpeg / libpng / OpenCV printed about
+    the pixels: corrupt or truncated data they decoded anyway, why they could not]).
+
+    The codecs print to file descriptor 2 directly, so it points at a temporary file during the
+    call. OpenCV releases the GIL while decoding: lines other threads write meanwhile in ROS's
+    default console format ('[WARN] ...') are not the codec's and are passed on to stderr (other
+    text written by another thread in those milliseconds would be taken for the codec's)."""
+    with _capture_lock:
+        capture = _capture_file().fileno()
+        os.ftruncate(capture, 0)
+        os.lseek(capture, 0, os.SEEK_SET)
+        sys.stderr.flush()
+        stderr = os.dup(2)
+        os.dup2(capture, 2)
+        try:
+            bgr, failure = cv2.imdecode(data, cv2.IMREAD_COLOR), []
+        except cv2.error as error:
+            bgr, failure = None, [str(error).strip().splitlines()[-1]]
+        finally:
+            os.dup2(stderr, 2)
+            os.close(stderr)
+        os.lseek(capture, 0, os.SEEK_SET)
+        lines = os.read(capture, os.fstat(capture).st_size).splitlines()
+    codec = []
+    for line in lines:
+        if _ROS_CONSOLE_LINE.match(line):
+            os.write(2, line + b'\n')
+        elif line.strip() and not _METADATA_WARNING.match(line):
+            codec.append(line.decode('utf-8', 'replace').strip())
+    return bgr, codec + failure
+
+
 def rgb_from_compressed_msg(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """(H, W, 3) uint8 RGB from a sensor_msgs/CompressedImage holding a JPEG or a PNG.
 
     The format is recognised from the data (image_transport writes e.g. 'rgb8; jpeg compressed
-    bgr8' in `format`); the size in its header is checked against max_pixels before decoding.
-    ValueError naming `format` for anything else, for truncated data (no end marker) and for data
-    that does not decode. (Damage inside the entropy-coded data that libjpeg gets through decodes
-    with artifacts: it cannot be told from a valid image here.)
+    bgr8' in `format`); the size in its header is checked against max_pixels and against the byte
+    count (MIN_BITS_PER_PIXEL) before decoding, a PNG's chunks against their CRCs. ImageRejected
+    naming `format` for anything else, for truncated data and for data that does not decode or
+    that the decoder warns about (libjpeg's "premature end of data segment" of a JPEG cut and
+    given back its end marker). Damage inside the entropy-coded data that libjpeg gets through
+    without a warning decodes with artifacts: it cannot be told from a valid image here.
     """
     fmt = msg.format
+    where = f'CompressedImage.format {fmt!r}'
     data = _as_bytes(msg.data)
     head = data[:64].tobytes()
     if 'compresseddepth' in fmt.lower().replace(' ', ''):
-        raise ValueError(f'CompressedImage.format {fmt!r}: compressed depth images are not supported')
+        raise ImageRejected('image_encoding', f'{where}: compressed depth images are not supported')
     if head.startswith(_PNG_SIGNATURE):
-        kind, size = 'PNG', _png_size(data[:24].tobytes())
+        kind, size = 'PNG', _png_size(memoryview(data), where)
     elif head.startswith(_JPEG_SOI):
         # The frame header follows the APPn segments (EXIF thumbnails can make them ~64 kB).
         kind, size = 'JPEG', _jpeg_size(data[:1 << 17].tobytes())
     else:
-        raise ValueError(f'CompressedImage.format {fmt!r}: data ({data.size} bytes) is neither JPEG '
-                         f'nor PNG (starts with {head[:8].hex()})')
+        raise ImageRejected('image_encoding', f'{where}: data ({data.size} bytes) is neither JPEG nor PNG '
+                                              f'(starts with {head[:8].hex()})')
     if size is None:
-        raise ValueError(f'CompressedImage.format {fmt!r}: corrupt {kind} data ({data.size} bytes), '
-                         'no readable image header')
-    _check_size(f'CompressedImage ({kind} header)', *size, max_pixels)
-    # libjpeg decodes a truncated JPEG, greying the missing part (with a warning only): refuse
-    # data without its end marker (JPEG EOI, PNG IEND) near the end.
-    end_marker = b'\xff\xd9' if kind == 'JPEG' else b'IEND'
-    if end_marker not in data[-64:].tobytes():
-        raise ValueError(f'CompressedImage.format {fmt!r}: corrupt {kind} data ({data.size} bytes): '
-                         f'truncated, no end-of-image marker')
-    try:
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error as error:
-        bgr, reason = None, str(error).strip().splitlines()[-1]
-    else:
-        reason = 'OpenCV could not decode it'
-    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3:
-        raise ValueError(f'CompressedImage.format {fmt!r}: corrupt {kind} data ({data.size} bytes): '
-                         f'{reason}')
-    if (bgr.shape[1], bgr.shape[0]) != tuple(size):
-        raise ValueError(f'CompressedImage.format {fmt!r}: {kind} decoded to {bgr.shape[1]}x'
-                         f'{bgr.shape[0]}, its header says {size[0]}x{size[1]}')
+        raise ImageRejected('image_header', f'{where}: corrupt {kind} data ({data.size} bytes), no readable '
+                                            'image header')
+    width, height = size
+    _check_size(f'CompressedImage ({kind} header)', width, height, max_pixels)
+    most_pixels = int(data.size * 8 / MIN_BITS_PER_PIXEL[kind])
+    if width * height > most_pixels:
+        raise ImageRejected('image_implausible', f'{where}: the {kind} header claims {width}x{height} = '
+                                                 f'{width * height} pixels, more than {data.size} bytes can '
+                                                 f'hold (at most {most_pixels})')
+    # libjpeg decodes a JPEG cut short, greying the missing part: refuse one without its end
+    # marker near the end before decoding (one given an end marker back warns in the decoder).
+    if kind == 'JPEG' and b'\xff\xd9' not in data[-64:].tobytes():
+        raise ImageRejected('image_truncated', f'{where}: corrupt JPEG data ({data.size} bytes): truncated, no '
+                                               'end-of-image marker')
+    bgr, warnings = decode_capturing_warnings(data)
+    if bgr is None or warnings:
+        said = '; '.join(warnings) or 'OpenCV could not decode it'
+        raise ImageRejected('image_truncated' if _TRUNCATION_WORDS.search(said) else 'image_decode',
+                            f'{where}: corrupt {kind} data ({data.size} bytes): {said}')
+    if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.shape[1::-1] != (width, height):
+        raise ImageRejected('image_decode', f'{where}: {kind} decoded to shape {bgr.shape}, its header says '
+                                            f'{width}x{height}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 

@@ -32,8 +32,10 @@ message still waiting there is replaced, and counted as a dropped frame) and a w
 takes the newest message, converts it (pose3d_ros.images), runs the pipeline and publishes. Under
 overload the node runs back to back on the newest frame: the output rate holds and the latency
 stays at about two frame-processing times, with no queue anywhere. Malformed images (unknown
-encoding, wrong step, zero size, truncated data, absurd sizes, corrupt compressed data) are
-rejected with a rate-limited warning naming the problem, and counted; the node keeps running.
+encoding, wrong step, zero size, truncated data, sizes over `max_image_pixels` or implausible for
+the byte count, corrupt compressed data, data the decoder warns about) and negative header stamps
+are rejected with a warning naming the problem, rate-limited by reason (REJECTION_REASONS), and
+counted by reason in /diagnostics; the node keeps running.
 
 Lifecycle: `configure` reads the parameters marked "at configure" and loads the front end's
 networks (a missing file fails it, naming the file, and the node stays unconfigured); `activate`
@@ -70,6 +72,7 @@ DEFAULT_PRCNN = WEIGHTS_DIR / 'prcnn_small.pt'
 IMAGE_TRANSPORTS = {'raw': (Image, 'image'), 'compressed': (CompressedImage, 'image/compressed')}
 OUTPUT_DEPTH = 10
 LATENCY_WINDOW = 100  # frames in the latency medians
+REJECTION_REASONS = ('negative_stamp', *images.REJECTION_REASONS)
 
 
 def diagnostic_keys(image_stages):
@@ -79,8 +82,8 @@ def diagnostic_keys(image_stages):
             *(f'{stage} latency median (ms)' for stage in image_stages),
             'processing latency median (ms)', 'receipt to output latency median (ms)',
             'stamp to output latency median (ms)', 'frames processed', 'frames dropped (stale)',
-            'messages rejected', 'internal errors', 'topic', 'front end', 'backend', 'precision', 'device',
-            'model')
+            'messages rejected', *(f'rejected: {reason}' for reason in REJECTION_REASONS), 'internal errors',
+            'topic', 'front end', 'backend', 'precision', 'device', 'model')
 
 
 def people_msgs(header, people, tie_band):
@@ -187,13 +190,14 @@ class CameraNode(InferenceNode):
                 'History depth of the image subscription; 1 keeps only the newest frame.' + AT_CONFIGURE,
                 1, 100)
         declare(self, 'max_image_pixels', images.DEFAULT_MAX_PIXELS,
-                'Images claiming more pixels (width x height) are rejected before anything is '
-                'allocated.' + AT_CONFIGURE, 1, 1 << 31)
+                'Images claiming more pixels (width x height, a compressed image in its header) are '
+                'rejected before anything is allocated or decoded.' + AT_CONFIGURE, 1, 1 << 31)
         declare(self, 'tie_band', 0.1,
                 'Half-width of the band around P = 0.5 that discretizes to a tie in the ranking '
                 '(blazepose: in (0, 0.5), as it also scales the probabilities).' + AT_CONFIGURE,
                 0.0, 0.5)
-        # OpenCV's decoder warnings for corrupt data would bypass the rate-limited log.
+        # OpenCV's own warnings for corrupt data would bypass the rate-limited log (libjpeg's and
+        # libpng's are captured while decoding: pose3d_ros.images).
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         self._mailbox_lock = threading.Lock()
         self._wake = threading.Event()
@@ -209,7 +213,8 @@ class CameraNode(InferenceNode):
 
     def _reset_state(self):
         self._mailbox = None  # (message, receipt perf_counter) waiting for the worker
-        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'rejected', 'errors'), 0)
+        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'rejected', 'errors',
+                                     *REJECTION_REASONS), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
         self.latency_ms = {key: deque(maxlen=LATENCY_WINDOW) for key in
@@ -319,18 +324,28 @@ class CameraNode(InferenceNode):
                 self._process(*item)
             except Exception as error:  # never let the worker die
                 self.counts['errors'] += 1
-                self._warnings.warn(f'internal error while detecting: {type(error).__name__}: {error}')
+                self._warnings.warn('internal_error', f'internal error while detecting: {type(error).__name__}: '
+                                                      f'{error}')
+
+    def _reject(self, reason, problem):
+        self.counts['rejected'] += 1
+        self.counts[reason] += 1
+        self._warnings.warn(reason, f'rejected an image on {self.topic}: {problem}')
 
     def _process(self, msg, received):
         started = time.perf_counter()
+        stamp = msg.header.stamp
+        if stamp.sec < 0:  # before 1970: a ROS Time cannot hold it
+            self._reject('negative_stamp', f'{type(msg).__name__}.header.stamp.sec {stamp.sec} is negative '
+                                           f'(nanosec {stamp.nanosec})')
+            return
         try:
             if self.transport == 'raw':
                 rgb = images.rgb_from_image_msg(msg, self.max_pixels)
             else:
                 rgb = images.rgb_from_compressed_msg(msg, self.max_pixels)
-        except ValueError as error:
-            self.counts['rejected'] += 1
-            self._warnings.warn(f'rejected an image on {self.topic}: {error}')
+        except images.ImageRejected as error:
+            self._reject(error.reason, error)
             return
         converted = time.perf_counter()
         people = self.pipeline.people(rgb)
@@ -360,7 +375,7 @@ class CameraNode(InferenceNode):
                     header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))
         except Exception as error:
             self.counts['errors'] += 1
-            self._warnings.warn(f'internal error in diagnostics: {type(error).__name__}: {error}')
+            self._warnings.warn('diagnostics_error', f'internal error in diagnostics: {type(error).__name__}: {error}')
 
     def diagnostic_status(self):
         """The node's DiagnosticStatus since the last call (rates over that interval)."""
@@ -377,15 +392,17 @@ class CameraNode(InferenceNode):
         problems = []
         if since['inputs'] == 0:
             problems.append(f'no images on {self.topic}')
-        for key, what in (('rejected', 'images rejected'), ('errors', 'internal errors')):
-            if since[key]:
-                problems.append(f'{since[key]} {what}')
+        if since['rejected']:
+            reasons = ', '.join(f'{since[reason]} {reason}' for reason in REJECTION_REASONS if since[reason])
+            problems.append(f'{since["rejected"]} images rejected ({reasons})')
+        if since['errors']:
+            problems.append(f'{since["errors"]} internal errors')
         people_per_frame = f'{since["people"] / since["outputs"]:.2f}' if since['outputs'] else 'n/a'
         values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
                   *(median(stage) for stage in self.image_stages), median('processing'), median('receipt'),
                   median('stamp'), str(counts['outputs']), str(counts['dropped']), str(counts['rejected']),
-                  str(counts['errors']), self.topic, self.front_end, self.backend_name, self.precision,
-                  self.device, self.model)
+                  *(str(counts[reason]) for reason in REJECTION_REASONS), str(counts['errors']), self.topic,
+                  self.front_end, self.backend_name, self.precision, self.device, self.model)
         message = '; '.join(problems) if problems else 'detecting'
         if since['dropped'] and not problems:
             message += f' (newest frame first: {since["dropped"]} stale frames dropped)'

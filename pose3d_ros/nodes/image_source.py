@@ -50,6 +50,7 @@ from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from pose3d_ros import images, messages
+from pose3d_ros.camera import check_camera_info
 from pose3d_ros.demo_motion import walking_clip
 from pose3d_ros.msg import Skeleton3D
 from pose3d_ros.nodes.parameters import declare
@@ -128,9 +129,6 @@ def camera_info_from_file(path):
             raise SourceError(f'camera_info_file {path}: {key} must be a positive integer, got {value!r}')
         size.append(value)
     k = _matrix(calibration, 'camera_matrix', 3, 3, path)
-    if not (k[0] > 0 and k[4] > 0):
-        raise SourceError(f'camera_info_file {path}: camera_matrix has focal lengths fx={k[0]:g}, '
-                          f'fy={k[4]:g}; both must be positive')
     model = calibration.get('distortion_model', 'plumb_bob')
     if not isinstance(model, str):
         raise SourceError(f'camera_info_file {path}: distortion_model must be a string, got {model!r}')
@@ -141,7 +139,11 @@ def camera_info_from_file(path):
          if 'rectification_matrix' in calibration else [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0])
     p = (_matrix(calibration, 'projection_matrix', 3, 4, path) if 'projection_matrix' in calibration
          else k[0:3] + [0.0] + k[3:6] + [0.0] + k[6:9] + [0.0])
-    return CameraInfo(width=size[0], height=size[1], distortion_model=model, d=d, k=k, r=r, p=p)
+    try:
+        return check_camera_info(CameraInfo(width=size[0], height=size[1], distortion_model=model, d=d, k=k, r=r,
+                                            p=p))
+    except ValueError as error:
+        raise SourceError(f'camera_info_file {path}: {error}') from None
 
 
 def _camera_info_from_bag(msg):
@@ -162,9 +164,10 @@ def _decode_file(path):
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as error:
         raise FrameError(f'cannot read image {path}: {error}') from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if bgr is None:
-        raise FrameError(f'cannot decode image {path} ({data.size} bytes): corrupt or not an image')
+    bgr, warnings = images.decode_capturing_warnings(data) if data.size else (None, [])
+    if bgr is None or warnings:  # libjpeg / libpng decode a cut file with a warning only
+        said = '; '.join(warnings) or 'corrupt or not an image'
+        raise FrameError(f'cannot decode image {path} ({data.size} bytes): {said}')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -359,9 +362,9 @@ class RosbagSource:
 
     def _camera_info(self, connection, raw, startup=False):
         try:
-            return _camera_info_from_bag(self.reader.deserialize(raw, connection.msgtype))
-        except Exception as error:
-            message = f'cannot read a message of {connection.topic} in rosbag {self.path}: {error}'
+            return check_camera_info(_camera_info_from_bag(self.reader.deserialize(raw, connection.msgtype)))
+        except Exception as error:  # deserialization errors, ValueError naming the field
+            message = f'cannot use a message of {connection.topic} in rosbag {self.path}: {error}'
             raise (SourceError if startup else FrameError)(message) from None
 
     def next_frame(self):
@@ -456,7 +459,8 @@ class ImageSource(Node):
                                  'rosbag: its sensor_msgs/CameraInfo topic (optional).',
                                  read_only=True)
         log_period_s = declare(self, 'log_period_s', 5.0,
-                               'Each distinct frame problem is logged at most this often, seconds.',
+                               'Each kind of frame problem (unreadable, of another size than the calibration) '
+                               'is logged at most this often, seconds, with the number held back since.',
                                0.0, 3600.0, read_only=True)
         self.warnings = RateLimitedWarnings(self.get_logger(), log_period_s)
 
@@ -550,7 +554,7 @@ class ImageSource(Node):
             frame = self.source.next_frame()
         except FrameError as error:
             self.skipped += 1
-            self.warnings.warn(f'skipped a frame: {error}')
+            self.warnings.warn('unreadable_frame', f'skipped a frame: {error}')
             return None
         if frame is None:
             self._finish()
@@ -617,7 +621,7 @@ class ImageSource(Node):
             camera_info = self._camera_info(frame)
         except FrameError as error:
             self.skipped += 1
-            self.warnings.warn(f'skipped a frame: {error}')
+            self.warnings.warn('calibration_size', f'skipped a frame: {error}')
             return
         if self.get_parameter('use_recorded_stamps').value and frame.stamp is not None:
             stamp = frame.stamp

@@ -139,7 +139,8 @@ class InferenceNode(LifecycleNode):
                 'sha256 checked) whose networks run instead of the checkpoints, with the onnxruntime or '
                 'tensorrt backend and no PyTorch; empty: the checkpoints.' + AT_CONFIGURE)
         declare(self, 'log_period_s', 5.0,
-                'Each distinct input problem is logged at most once per this many seconds.' + AT_CONFIGURE,
+                'Each kind of input problem (its reason, e.g. image_truncated) is logged at most once per '
+                'this many seconds, with the number held back since.' + AT_CONFIGURE,
                 0.0, 3600.0)
         self.autostart = declare(self, 'autostart', False,
                                  'The executable configures and activates the node at start.', read_only=True)

@@ -65,7 +65,7 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import images, messages
-from pose3d_ros.camera import back_project, pixels_to_normalized
+from pose3d_ros.camera import back_project, check_camera_info, pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.pipeline import lift_person
 from pose3d_ros.paths import DEFAULT_LIFTER
@@ -127,23 +127,17 @@ class Intrinsics:
 
 
 def intrinsics_from_camera_info(msg):
-    """A CameraInfo -> Intrinsics; ValueError naming the field for what the lifter cannot use.
+    """A CameraInfo -> Intrinsics; ValueError naming the field for what the lifter cannot use:
+    intrinsics out of their sane ranges (pose3d_ros.camera.check_camera_info), a lens model it lacks.
 
     D follows ROS's layout: plumb_bob [k1, k2, p1, p2, k3], rational_polynomial [k1, k2, p1, p2,
     k3, k4, k5, k6]; pose3d_ros.camera takes radial (k1, k2, k3) and tangential (p1, p2) and has no
     rational part, so non-zero k4..k6 are refused. An empty or all-zero D means no distortion
     whatever the model.
     """
-    k = np.asarray(msg.k, dtype=np.float64)
-    if k.size != 9 or not np.all(np.isfinite(k)):
-        raise ValueError('CameraInfo.k must hold 9 finite values')
-    fx, fy, cx, cy = k[0], k[4], k[2], k[5]
-    if not (fx > 0 and fy > 0):
-        raise ValueError(f'CameraInfo.k has focal length fx={fx:g}, fy={fy:g}; both must be '
-                         'positive (an uncalibrated camera?)')
+    check_camera_info(msg)
+    fx, fy, cx, cy = (float(msg.k[index]) for index in (0, 4, 2, 5))
     d = np.asarray(msg.d, dtype=np.float64)
-    if not np.all(np.isfinite(d)):
-        raise ValueError('CameraInfo.d contains NaN or infinite values')
     radial, tangential = (0.0, 0.0, 0.0), (0.0, 0.0)
     model = msg.distortion_model
     if np.any(d):
@@ -420,11 +414,11 @@ class LifterNode(InferenceNode):
 
     def _reject(self, kind, error):
         self.counts['rejected'] += 1
-        self._warnings.warn(f'rejected a message on {self.topics[kind]}: {error}')
+        self._warnings.warn(kind, f'rejected a message on {self.topics[kind]}: {error}')
 
     def _reject_person(self, kind, problem):
         self.counts['people_rejected'] += 1
-        self._warnings.warn(f'rejected a person on {self.topics[kind]}: {problem}')
+        self._warnings.warn(f'{kind}_person', f'rejected a person on {self.topics[kind]}: {problem}')
 
     def _on_camera_info(self, msg):
         with self._lock:
@@ -469,7 +463,7 @@ class LifterNode(InferenceNode):
 
     def _internal_error(self, error):
         self.counts['errors'] += 1
-        self._warnings.warn(f'internal error while lifting: {type(error).__name__}: {error}')
+        self._warnings.warn('internal_error', f'internal error while lifting: {type(error).__name__}: {error}')
 
     def _read_people(self, kind, msg):
         """An input array -> ({id: its people's DETECTED_JOINTS data}, ids it holds); the problems
@@ -514,8 +508,8 @@ class LifterNode(InferenceNode):
             return
         if self.camera is None:
             self.counts['dropped'] += 1
-            self._warnings.warn(f'dropping frames: no valid camera_info on {self.topics["camera_info"]} '
-                                f'({self.camera_problem})')
+            self._warnings.warn('no_camera_info', f'dropping frames: no valid camera_info on '
+                                                  f'{self.topics["camera_info"]} ({self.camera_problem})')
             return
         self._lift_frame(entry['header'], self._pair_people(entry['keypoints'], entry['ranking']))
 

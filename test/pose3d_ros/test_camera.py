@@ -76,3 +76,78 @@ def test_human36m_cameras_are_rotations_with_the_known_ids():
         assert np.linalg.det(cam.R) == pytest.approx(1.0, abs=1e-6)
         assert cam.name == camera.H36M_CAMERA_IDS[index]
         assert 3000 < np.linalg.norm(cam.T[:2]) < 7000  # cameras stand a few metres out
+
+
+def _camera_info(**changes):
+    """A 1280x720 CameraInfo (fx = fy = 1000, centred, plumb_bob) with fields changed: 'k0' sets k[0]."""
+    from sensor_msgs.msg import CameraInfo
+    info = CameraInfo(width=1280, height=720, distortion_model='plumb_bob', d=[0.1, -0.2, 0.0, 0.0, 0.0],
+                      k=[1000.0, 0.0, 640.0, 0.0, 1000.0, 360.0, 0.0, 0.0, 1.0])
+    for name, value in changes.items():
+        if name.startswith('k') and name[1:].isdigit():
+            info.k[int(name[1:])] = value
+        else:
+            setattr(info, name, value)
+    return info
+
+
+def test_sane_camera_infos_pass():
+    for info in (_camera_info(), _camera_info(k0=64.0, k4=128000.0),  # the ends of the focal range
+                 _camera_info(k2=-640.0, k5=1080.0),  # the principal point half an image outside
+                 _camera_info(width=0, height=0)):  # no size: judged against 2 cx x 2 cy
+        assert camera.check_camera_info(info) is info
+
+
+@pytest.mark.parametrize('changes, message', [
+    (dict(k0=1e-300), 'CameraInfo.k has focal length fx=1e-300, fy=1000; both must lie in [64, 128000] px '
+                      '(0.05 to 100 times the image width 1280)'),
+    (dict(k4=0.0), 'CameraInfo.k has focal length fx=1000, fy=0; both must lie in [64, 128000] px'),
+    (dict(k0=-1000.0), 'CameraInfo.k has focal length fx=-1000, fy=1000'),
+    (dict(k4=2e5), 'CameraInfo.k has focal length fx=1000, fy=200000; both must lie in [64, 128000] px'),
+    (dict(k0=float('nan')), 'CameraInfo.k must hold 9 finite values, got [nan, 0.0, 640.0'),
+    (dict(k=[1000.0, 0.0, 640.0]), 'CameraInfo.k must hold 9 finite values, got [1000.0, 0.0, 640.0]'),
+    (dict(k8=2.0), 'CameraInfo.k [1000.0, 0.0, 640.0, 0.0, 1000.0, 360.0, 0.0, 0.0, 2.0] is not a camera matrix: '
+                   'k[3], k[6], k[7], k[8] must be 0, 0, 0, 1'),
+    (dict(k2=2000.0), 'CameraInfo.k has principal point cx=2000, cy=360, more than 0.5 image sizes outside the '
+                      '1280x720 image'),
+    (dict(k5=-400.0), 'CameraInfo.k has principal point cx=640, cy=-400'),
+    (dict(d=[0.1, float('inf'), 0.0, 0.0, 0.0]), 'CameraInfo.d contains NaN or infinite values: [0.1, inf, 0.0'),
+    (dict(width=0, k0=1e-300), 'CameraInfo.k has focal length fx=1e-300, fy=1000; both must lie in [64, 128000] px '
+                               '(0.05 to 100 times the image width 1280)'),
+    (dict(width=0, k2=0.0), 'CameraInfo has no size (width 0, height 720) and its principal point cx=0, cy=360 is '
+                            'not positive'),
+])
+def test_insane_camera_infos_are_refused_naming_the_field_and_value(changes, message):
+    with pytest.raises(ValueError) as error:
+        camera.check_camera_info(_camera_info(**changes))
+    assert message in str(error.value)
+
+
+def test_seeded_fuzz_of_camera_infos_gives_a_sane_camera_or_a_named_refusal():
+    """300 CameraInfos with K, D and the size drawn from sane and insane values: each is accepted
+    with sane intrinsics or refused with a ValueError naming the CameraInfo field, never anything
+    else (the lifter reads whatever arrives on camera_info with it)."""
+    rng = np.random.default_rng(17)
+    wild = [0.0, -1.0, 1e-300, 1e300, float('nan'), float('inf'), -float('inf'), 3.0, 1e5]
+    refused = 0
+    for _ in range(300):
+        info = _camera_info(width=int(rng.choice([0, 1, 640, 1280, 65535])))
+        for _ in range(int(rng.integers(1, 4))):
+            field = rng.choice(['k', 'd', 'height'])
+            if field == 'k':
+                info.k[int(rng.integers(9))] = float(rng.choice(wild)) * rng.choice([1.0, rng.uniform(0, 2)])
+            elif field == 'd':
+                info.d = [float(rng.choice(wild)) for _ in range(int(rng.integers(0, 9)))]
+            else:
+                info.height = int(rng.choice([0, 1, 720, 4000]))
+        try:
+            camera.check_camera_info(info)
+        except ValueError as error:
+            refused += 1
+            assert str(error).startswith(('CameraInfo.k', 'CameraInfo.d', 'CameraInfo has no size')), error
+            continue
+        k = np.asarray(info.k)
+        width = info.width if info.width and info.height else 2 * k[2]
+        assert np.all(np.isfinite(k)) and np.all(np.isfinite(info.d)) and width > 0
+        assert 0.05 * width <= k[0] <= 100 * width and 0.05 * width <= k[4] <= 100 * width
+    assert 100 < refused < 290, refused  # both outcomes are exercised (240 refused)

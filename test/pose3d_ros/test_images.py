@@ -1,7 +1,12 @@
 """pose3d_ros.images: sensor_msgs <-> RGB arrays, every rejection with its message, speed."""
 import array
+import os
+import struct
+import sys
 import time
 import tracemalloc
+import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,6 +17,9 @@ from std_msgs.msg import Header
 from pose3d_ros import images
 from pose3d_ros.images import (ENCODINGS, compressed_msg, image_to_msg, rgb_from_compressed_msg,
                                rgb_from_image_msg)
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compressed_samples import claiming, png_chunk  # noqa: E402
 
 HEADER = Header(frame_id='cam_optical')
 HEADER.stamp.sec, HEADER.stamp.nanosec = 12, 345
@@ -105,23 +113,23 @@ def test_big_endian_flag_is_irrelevant_for_8_bit(rgb):
     np.testing.assert_array_equal(rgb_from_image_msg(msg), rgb)
 
 
-@pytest.mark.parametrize('msg, message', [
-    (lambda: raw(b'\0' * 12, 2, 2, 'mono16', bytes_per_pixel=2), "Image.encoding 'mono16' is not supported"),
-    (lambda: raw(b'\0' * 12, 2, 2, 'rgb9'), "Image.encoding 'rgb9' is not supported"),
-    (lambda: raw(b'\0' * 12, 2, 2, ''), "Image.encoding '' is not supported"),
-    (lambda: raw(b'', 0, 2), 'Image has zero size: width=0, height=2'),
-    (lambda: raw(b'', 2, 0), 'Image has zero size: width=2, height=0'),
-    (lambda: raw(b'\0' * 12, 2, 2, step=5), 'Image.step 5 is smaller than width * bytes per pixel = 2 * 3 = 6 (rgb8)'),
-    (lambda: raw(b'\0' * 32, 2, 2, 'rgba8', step=6, bytes_per_pixel=4), 'Image.step 6 is smaller than width * bytes per pixel = 2 * 4 = 8 (rgba8)'),
-    (lambda: raw(b'\0' * 11, 2, 2), 'Image.data has 11 bytes, fewer than step * height = 6 * 2 = 12 (truncated)'),
-    (lambda: raw(b'\0' * 100, 20, 20, step=64), 'Image.data has 100 bytes, fewer than step * height = 64 * 20 = 1280 (truncated)'),
-    (lambda: raw(b'\0' * 12, 3, 2, 'yuv422', bytes_per_pixel=2), 'Image.width 3 is odd; yuv422 packs pixels in pairs'),
-    (lambda: raw(b'\0' * 12, 20000, 20000), 'Image claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+@pytest.mark.parametrize('reason, msg, message', [
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, 'mono16', bytes_per_pixel=2), "Image.encoding 'mono16' is not supported"),
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, 'rgb9'), "Image.encoding 'rgb9' is not supported"),
+    ('image_encoding', lambda: raw(b'\0' * 12, 2, 2, ''), "Image.encoding '' is not supported"),
+    ('image_size', lambda: raw(b'', 0, 2), 'Image has zero size: width=0, height=2'),
+    ('image_size', lambda: raw(b'', 2, 0), 'Image has zero size: width=2, height=0'),
+    ('image_step', lambda: raw(b'\0' * 12, 2, 2, step=5), 'Image.step 5 is smaller than width * bytes per pixel = 2 * 3 = 6 (rgb8)'),
+    ('image_step', lambda: raw(b'\0' * 32, 2, 2, 'rgba8', step=6, bytes_per_pixel=4), 'Image.step 6 is smaller than width * bytes per pixel = 2 * 4 = 8 (rgba8)'),
+    ('image_truncated', lambda: raw(b'\0' * 11, 2, 2), 'Image.data has 11 bytes, fewer than step * height = 6 * 2 = 12 (truncated)'),
+    ('image_truncated', lambda: raw(b'\0' * 100, 20, 20, step=64), 'Image.data has 100 bytes, fewer than step * height = 64 * 20 = 1280 (truncated)'),
+    ('image_size', lambda: raw(b'\0' * 12, 3, 2, 'yuv422', bytes_per_pixel=2), 'Image.width 3 is odd; yuv422 packs pixels in pairs'),
+    ('image_too_large', lambda: raw(b'\0' * 12, 20000, 20000), 'Image claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
 ])
-def test_image_rejections(msg, message):
-    with pytest.raises(ValueError) as error:
+def test_image_rejections(reason, msg, message):
+    with pytest.raises(images.ImageRejected) as error:
         rgb_from_image_msg(msg())
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.reason == reason
 
 
 def test_max_pixels_is_a_parameter(rgb):
@@ -163,19 +171,13 @@ def test_compressed_grey_and_alpha_become_rgb(rgb):
         assert rgb_from_compressed_msg(msg).shape == (48, 64, 3)
 
 
-def _png_claiming(width, height):
-    ok, encoded = cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    return bytes(data)
+def _png_claiming(width, height, fix_crc=True):
+    """A 2x2 PNG whose IHDR says width x height, with the CRC that goes with it (or the old one)."""
+    return claiming(cv2.imencode('.png', np.zeros((2, 2, 3), np.uint8))[1].tobytes(), width, height, fix_crc)
 
 
 def _jpeg_claiming(width, height):
-    ok, encoded = cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    sof = data.index(b'\xff\xc0')
-    data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return bytes(data)
+    return claiming(cv2.imencode('.jpg', np.zeros((16, 16, 3), np.uint8))[1].tobytes(), width, height)
 
 
 @pytest.fixture(scope='module')
@@ -183,23 +185,124 @@ def jpeg(rgb):
     return bytes(compressed_msg(HEADER, rgb, 'jpeg').data)
 
 
-@pytest.mark.parametrize('data, message', [
-    (lambda jpeg: b'', "CompressedImage.format 'jpeg': data (0 bytes) is neither JPEG nor PNG"),
-    (lambda jpeg: b'hello world, not an image', "CompressedImage.format 'jpeg': data (25 bytes) is neither JPEG nor PNG (starts with 68656c6c6f20776f)"),
-    (lambda jpeg: jpeg[:2] + bytes(range(200)), "CompressedImage.format 'jpeg': corrupt JPEG data (202 bytes), no readable image header"),
-    (lambda jpeg: jpeg[:len(jpeg) // 3], "CompressedImage.format 'jpeg': corrupt JPEG data (340 bytes): truncated, no end-of-image marker"),
-    (lambda jpeg: jpeg[:300] + b'\0' * (len(jpeg) - 302) + b'\xff\xd9', "CompressedImage.format 'jpeg': corrupt JPEG data (1022 bytes): OpenCV could not decode it"),
-    (lambda jpeg: _png_claiming(2, 2)[:-20], "CompressedImage.format 'jpeg': corrupt PNG data"),
-    (lambda jpeg: _png_claiming(2, 2)[:40], "CompressedImage.format 'jpeg': corrupt PNG data"),
-    (lambda jpeg: _png_claiming(20000, 20000), 'CompressedImage (PNG header) claims 20000x20000 = 400000000 pixels, over the limit'),
-    (lambda jpeg: _jpeg_claiming(20000, 20000), 'CompressedImage (JPEG header) claims 20000x20000 = 400000000 pixels, over the limit'),
-    (lambda jpeg: _jpeg_claiming(0, 16), 'CompressedImage (JPEG header) has zero size: width=0, height=16'),
+@pytest.mark.parametrize('data, reason, message', [
+    (lambda jpeg: b'', 'image_encoding', "CompressedImage.format 'jpeg': data (0 bytes) is neither JPEG nor PNG"),
+    (lambda jpeg: b'hello world, not an image', 'image_encoding', "CompressedImage.format 'jpeg': data (25 bytes) is neither JPEG nor PNG (starts with 68656c6c6f20776f)"),
+    (lambda jpeg: jpeg[:2] + bytes(range(200)), 'image_header', "CompressedImage.format 'jpeg': corrupt JPEG data (202 bytes), no readable image header"),
+    (lambda jpeg: jpeg[:len(jpeg) // 3], 'image_truncated', "CompressedImage.format 'jpeg': corrupt JPEG data (340 bytes): truncated, no end-of-image marker"),
+    (lambda jpeg: jpeg[:300] + b'\0' * (len(jpeg) - 302) + b'\xff\xd9', 'image_decode', "CompressedImage.format 'jpeg': corrupt JPEG data (1022 bytes): Corrupt JPEG data: 627 extraneous bytes before marker 0xd9"),
+    (lambda jpeg: _png_claiming(2, 2)[:-20], 'image_truncated', "CompressedImage.format 'jpeg': PNG chunk 'IDAT' at byte 33 claims 15 bytes, 7 follow (truncated)"),
+    (lambda jpeg: _png_claiming(2, 2)[:40], 'image_truncated', "CompressedImage.format 'jpeg': PNG data (40 bytes) ends before IEND: no complete chunk at byte 33 (truncated)"),
+    (lambda jpeg: _png_claiming(2, 2)[:60], 'image_truncated', "CompressedImage.format 'jpeg': PNG data (60 bytes) ends before IEND: no complete chunk at byte 60 (truncated)"),
+    (lambda jpeg: _png_claiming(2, 3, fix_crc=False), 'image_header', "CompressedImage.format 'jpeg': PNG chunk 'IHDR' at byte 8 fails its CRC (corrupt)"),
+    (lambda jpeg: _png_claiming(20000, 20000), 'image_too_large', 'CompressedImage (PNG header) claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+    (lambda jpeg: _jpeg_claiming(20000, 20000), 'image_too_large', 'CompressedImage (JPEG header) claims 20000x20000 = 400000000 pixels, over the limit of 40000000 (max_pixels)'),
+    (lambda jpeg: _jpeg_claiming(0, 16), 'image_size', 'CompressedImage (JPEG header) has zero size: width=0, height=16'),
+    (lambda jpeg: _jpeg_claiming(6000, 6000), 'image_implausible', "CompressedImage.format 'jpeg': the JPEG header claims 6000x6000 = 36000000 pixels, more than 631 bytes can hold (at most 323072)"),
+    (lambda jpeg: _png_claiming(4000, 4000), 'image_implausible', "CompressedImage.format 'jpeg': the PNG header claims 4000x4000 = 16000000 pixels, more than 72 bytes can hold (at most 594432)"),
 ])
-def test_compressed_rejections(jpeg, data, message):
+def test_compressed_rejections(jpeg, data, reason, message):
     msg = CompressedImage(header=HEADER, format='jpeg', data=array.array('B', data(jpeg)))
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(images.ImageRejected) as error:
         rgb_from_compressed_msg(msg)
-    assert message in str(error.value)
+    assert message in str(error.value) and error.value.reason == reason
+
+
+def test_header_sizes_are_read_exactly_before_decoding():
+    """The JPEG frame header behind a 60 kB APP1 segment and in a progressive JPEG, PNG IHDR of
+    grey, 16-bit and chunk-laden PNGs: each size is read from the header and the image decodes."""
+    rgb = np.random.default_rng(2).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    baseline = cv2.imencode('.jpg', rgb)[1].tobytes()
+    app1 = b'\xff\xe1' + struct.pack('>H', 60002) + b'Exif\0\0' + bytes(59994)
+    progressive = cv2.imencode('.jpg', rgb, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    png = cv2.imencode('.png', rgb)[1].tobytes()
+    with_text = png[:33] + png_chunk(b'tEXt', b'Comment\0' + bytes(5000)) + png[33:]
+    cases = {'jpeg with a 60 kB APP1': baseline[:2] + app1 + baseline[2:], 'progressive jpeg': progressive,
+             'grey png': cv2.imencode('.png', rgb[..., 0])[1].tobytes(),
+             '16-bit png': cv2.imencode('.png', rgb.astype(np.uint16) * 257)[1].tobytes(), 'png with tEXt': with_text}
+    for name, data in cases.items():
+        if data.startswith(b'\xff\xd8'):
+            assert images._jpeg_size(data) == (53, 37), name
+        else:
+            assert images._png_size(memoryview(data), name) == (53, 37), name
+        msg = CompressedImage(format='jpeg', data=array.array('B', data))
+        assert rgb_from_compressed_msg(msg).shape == (37, 53, 3), name
+
+
+def test_the_byte_count_floor_admits_the_flattest_images():
+    """MIN_BITS_PER_PIXEL is a floor, not a guess: flat images (the most compressible) of a
+    camera's sizes, at the encoders' strongest compression, pass it and decode."""
+    for width, height in ((640, 480), (1920, 1080), (4096, 3072)):
+        flat = np.full((height, width, 3), 128, np.uint8)
+        for fmt, params in (('.jpg', [cv2.IMWRITE_JPEG_QUALITY, 1]), ('.png', [cv2.IMWRITE_PNG_COMPRESSION, 9])):
+            ok, encoded = cv2.imencode(fmt, flat, params)
+            msg = CompressedImage(format=fmt[1:], data=array.array('B', encoded.tobytes()))
+            assert rgb_from_compressed_msg(msg).shape == flat.shape
+
+
+def _noise_jpeg():
+    noise = np.random.default_rng(1).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    return bytes(compressed_msg(HEADER, noise, 'jpeg').data)
+
+
+def test_decoder_warnings_are_rejections_and_stay_off_stderr(capfd):
+    """libjpeg decodes a JPEG cut short and given its end marker back, or with a flipped size in
+    its frame header, greying what is missing and printing a warning to stderr: each is rejected,
+    naming what libjpeg said, and nothing reaches stderr."""
+    jpeg = _noise_jpeg()
+    sof = jpeg.index(b'\xff\xc0')
+    taller = bytearray(jpeg)
+    taller[sof + 5] ^= 0x01  # height 240 -> 496: the scan ends before the image does
+    cases = {jpeg[:len(jpeg) // 2] + b'\xff\xd9': 'Corrupt JPEG data: premature end of data segment',
+             bytes(taller): 'Corrupt JPEG data: premature end of data segment'}
+    for data, said in cases.items():
+        with pytest.raises(images.ImageRejected) as error:
+            rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', data)))
+        assert error.value.reason == 'image_truncated'
+        assert str(error.value) == f"CompressedImage.format 'jpeg': corrupt JPEG data ({len(data)} bytes): {said}"
+    assert capfd.readouterr().err == ''
+
+
+def test_warnings_about_metadata_are_silenced_not_rejections(capfd):
+    """libpng's warnings about an ancillary chunk (a bogus iCCP profile, an invalid sRGB intent)
+    and libjpeg's about the JFIF version say nothing about the pixels: the image is accepted, and
+    nothing reaches stderr."""
+    rgb = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    png = cv2.imencode('.png', rgb)[1].tobytes()
+    jpeg = bytearray(cv2.imencode('.jpg', rgb)[1].tobytes())
+    jpeg[jpeg.index(b'JFIF\0') + 5] = 9  # JFIF 9.01
+    for data in (png[:33] + png_chunk(b'iCCP', b'bogus\0\0' + zlib.compress(b'not a profile')) + png[33:],
+                 png[:33] + png_chunk(b'sRGB', b'\x09') + png[33:], bytes(jpeg)):
+        bgr, warnings = images.decode_capturing_warnings(np.frombuffer(data, np.uint8))
+        assert bgr.shape == (20, 30, 3) and warnings == []
+        assert rgb_from_compressed_msg(CompressedImage(format='png', data=array.array('B', data))).shape == (20, 30, 3)
+    assert capfd.readouterr().err == ''
+
+
+def test_ros_lines_written_during_a_decode_pass_through(monkeypatch, capfd):
+    """OpenCV releases the GIL while decoding: another thread's ROS log line written meanwhile
+    reaches stderr and does not reject the image; the codec's own line does."""
+    decode = cv2.imdecode
+
+    def decode_while_others_write(data, flags):
+        os.write(2, b'[WARN] [1.5] [pose3d.camera]: another thread\n')
+        os.write(2, b'\x1b[31m[ERROR] [1.6] [pose3d.lifter]: in colour\x1b[0m\n')
+        return decode(data, flags)
+
+    monkeypatch.setattr(cv2, 'imdecode', decode_while_others_write)
+    jpeg = _noise_jpeg()
+    assert rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg))).shape == (240, 320, 3)
+    assert capfd.readouterr().err == ('[WARN] [1.5] [pose3d.camera]: another thread\n'
+                                      '\x1b[31m[ERROR] [1.6] [pose3d.lifter]: in colour\x1b[0m\n')
+
+    def decode_and_warn(data, flags):
+        os.write(2, b'libpng warning: IDAT: Too much image data\n')
+        return decode(data, flags)
+
+    monkeypatch.setattr(cv2, 'imdecode', decode_and_warn)
+    with pytest.raises(images.ImageRejected, match='corrupt JPEG data .*: libpng warning: IDAT: Too much image data') as error:
+        rgb_from_compressed_msg(CompressedImage(format='jpeg', data=array.array('B', jpeg)))
+    assert error.value.reason == 'image_decode' and capfd.readouterr().err == ''
 
 
 def test_truncated_jpeg_is_rejected_before_decoding():

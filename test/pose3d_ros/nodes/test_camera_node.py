@@ -1,6 +1,7 @@
 """The camera node in its own process, driven over DDS: lifecycle and parameter services, and a
-probe node here that publishes images (good and malformed, raw and compressed) and reads
-keypoints_2d, ranking, /diagnostics and /rosout.
+probe node here that publishes images (good and malformed, raw and compressed, and a seeded fuzz
+of malformed ones among good ones) and reads keypoints_2d, ranking, /diagnostics, /rosout and
+the node's output.
 
 One camera process serves the module; each test first puts it in the state it needs. It runs the
 pytorch backend (no ONNX exports to wait for): the blazepose front end on a real photo with two
@@ -14,27 +15,31 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import rclpy
+from builtin_interfaces.msg import Time as TimeMsg
 from rcl_interfaces.srv import DescribeParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from pose3d_ros import messages
+from pose3d_ros import images, messages
 from pose3d_ros.images import compressed_msg, image_to_msg
 from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
-from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, diagnostic_keys
+from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, REJECTION_REASONS, diagnostic_keys
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from photos import TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
+from compressed_samples import claiming  # noqa: E402
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
 from random_networks import write_networks  # noqa: E402
 
@@ -133,6 +138,7 @@ def probe(tmp_path_factory, cache_dir):
     log_path = tmp_path_factory.mktemp('camera') / 'output.log'
     with node_process('camera', Probe, log_path, 'backend:=pytorch', 'log_period_s:=2.0',
                       f'cache_dir:={cache_dir}') as probe:
+        probe.output = log_path  # the node's stdout and stderr
         yield probe
 
 
@@ -356,8 +362,15 @@ def test_malformed_images_are_rejected_and_named_and_the_node_keeps_running(prob
         probe.spin_until(lambda: probe.logged(f'rejected an image on {NS}/image: {text}'), 5.0,
                          f'the log line {text!r}')
         probe.detect_one(f'a good frame after {text!r}')
+    # A stamp before 1970 is the sender's mistake, not the node's internal error.
+    probe.publishers['raw'].publish(probe.image(Header(stamp=TimeMsg(sec=-5, nanosec=7), frame_id=FRAME_ID)))
+    text = 'Image.header.stamp.sec -5 is negative (nanosec 7)'
+    probe.spin_until(lambda: probe.logged(f'rejected an image on {NS}/image: {text}'), 5.0, f'the log line {text!r}')
     values = probe.next_diagnostics()
-    assert int(values['messages rejected']) == len(RAW_MALFORMED)
+    assert int(values['messages rejected']) == len(RAW_MALFORMED) + 1 and int(values['internal errors']) == 0
+    assert {reason: int(values[f'rejected: {reason}']) for reason in REJECTION_REASONS} == {
+        'negative_stamp': 1, 'image_encoding': 1, 'image_size': 1, 'image_step': 1, 'image_too_large': 1,
+        'image_implausible': 0, 'image_header': 0, 'image_truncated': 1, 'image_decode': 0}
 
     # Compressed transport: JPEG in, and corrupt data rejected.
     probe.bring_up(**light, image_transport='compressed')
@@ -387,6 +400,183 @@ def test_malformed_images_are_rejected_and_named_and_the_node_keeps_running(prob
         probe.spin_for(0.03)
     probe.spin_for(0.5)
     assert sum('neither JPEG nor PNG' in line for line in probe.logs) == 1
+
+
+# -- fuzz: malformed messages interleaved with valid frames --------------------------------------
+
+FUZZ_SEED = 17
+FUZZ_MALFORMED_PER_TRANSPORT = 150
+FUZZ_VALID_EVERY = 5  # a valid frame after every this many malformed ones
+# Raw mutations -> the reason each must be rejected for.
+RAW_FUZZ = {
+    'bad encoding': 'image_encoding', 'zero size': 'image_size', 'odd yuv422 width': 'image_size',
+    'short step': 'image_step', 'truncated data': 'image_truncated', 'huge claim': 'image_too_large',
+    'negative stamp': 'negative_stamp'}
+# Compressed mutations -> the reasons they may be rejected for; None: a mutant of the kind may
+# decode without a complaint (a JPEG claiming a size with as many 16x16 blocks as its data holds,
+# a bit flip libjpeg gets through): not malformed as far as anyone can tell, so not sent.
+ANY = {*images.REJECTION_REASONS, None}
+COMPRESSED_FUZZ = {
+    'not an image': {'image_encoding'}, 'compressed depth': {'image_encoding'},
+    'jpeg without frame header': {'image_header'}, 'jpeg cut': {'image_truncated'},
+    'jpeg cut, end marker appended': {'image_truncated', 'image_decode'}, 'png cut': {'image_truncated', 'image_decode'},
+    'png cut, IEND appended': {'image_truncated', 'image_decode'}, 'png header bit flip': {'image_header'},
+    'size claim': {'image_too_large', 'image_implausible', 'image_truncated', 'image_decode', None},
+    'implausible size claim': {'image_implausible'}, 'jpeg header bit flip': ANY,
+    'negative stamp': {'negative_stamp'}}
+CODEC_LINE_STARTS = ('Corrupt JPEG data', 'Premature end of JPEG file', 'libpng', 'libjpeg')
+
+
+def _bit_flipped(data, start, end, rng):
+    data = bytearray(data)
+    data[int(rng.integers(start, end))] ^= 1 << int(rng.integers(8))
+    return bytes(data)
+
+
+def _raw_mutant(kind, header, rng):
+    width, height = int(rng.integers(2, 40)), int(rng.integers(2, 40))
+    encoding, step, size = 'rgb8', width * 3, width * 3 * height
+    if kind == 'bad encoding':
+        encoding = str(rng.choice(['weird16', '', 'RGB8', 'rgb16', '32FC1', 'jpeg', 'bgr8 ']))
+    elif kind == 'zero size':
+        width, height = (0, height) if rng.integers(2) else (width, 0)
+    elif kind == 'odd yuv422 width':
+        width, encoding = width | 1, 'yuv422'
+        step = width * 2
+        size = step * height
+    elif kind == 'short step':
+        step = int(rng.integers(0, width * 3))
+    elif kind == 'truncated data':
+        size = int(rng.integers(0, step * height))
+    elif kind == 'huge claim':
+        width, height = int(rng.integers(7000, 2**32)), int(rng.integers(7000, 2**32))
+        step, size = width * 3 % 2**32, 64
+    elif kind == 'negative stamp':
+        header.stamp.sec = -int(rng.integers(1, 2**31))
+    msg = Image(header=header, width=width, height=height, encoding=encoding, step=step)
+    msg.data = array.array('B', bytes(size))
+    return msg
+
+
+def _compressed_mutant(kind, header, rng, bases):
+    jpeg, png = bases['jpeg'], bases['png']
+    fmt, data = 'jpeg', jpeg
+    if kind == 'not an image':
+        data = bytes([int(rng.integers(0x00, 0x80))]) + rng.bytes(int(rng.integers(0, 300)))
+    elif kind == 'compressed depth':
+        fmt, data = '16UC1; compressedDepth png', png
+    elif kind == 'jpeg without frame header':
+        data = jpeg[:2] + b'\0' + rng.bytes(int(rng.integers(0, 2000)))
+    elif kind == 'jpeg cut':
+        data = jpeg[:int(rng.integers(len(jpeg) // 4, 3 * len(jpeg) // 4))]
+    elif kind == 'jpeg cut, end marker appended':
+        data = jpeg[:int(rng.integers(len(jpeg) // 4, 3 * len(jpeg) // 4))] + b'\xff\xd9'
+    elif kind == 'png cut':
+        fmt, data = 'png', png[:int(rng.integers(8, len(png) - 12))]
+    elif kind == 'png cut, IEND appended':
+        fmt, data = 'png', png[:int(rng.integers(40, len(png) - 12))] + png[-12:]
+    elif kind == 'png header bit flip':
+        fmt, data = 'png', _bit_flipped(png, 16, 29, rng)  # IHDR's fields
+    elif kind == 'size claim':
+        fmt = str(rng.choice(['jpeg', 'png']))
+        width, height = (int(v) for v in np.exp(rng.uniform(0, np.log(65535), 2)))  # all scales alike
+        data = claiming(jpeg if fmt == 'jpeg' else png, width, height)
+    elif kind == 'implausible size claim':  # 4 to 36 Mpx, in a few kB
+        data = claiming(jpeg, *(int(v) for v in rng.integers(2000, 6000, 2)))
+    elif kind == 'jpeg header bit flip':
+        sof = jpeg.index(b'\xff\xc0')
+        data = _bit_flipped(jpeg, sof + 4, sof + 19, rng)  # precision, size, components
+    elif kind == 'negative stamp':
+        header.stamp.sec = -int(rng.integers(1, 2**31))
+    msg = CompressedImage(header=header, format=fmt)
+    msg.data = array.array('B', data)
+    return msg
+
+
+def _expected_reason(msg, transport):
+    """The reason the node must give for `msg` (its checks run here), None if it is valid."""
+    if msg.header.stamp.sec < 0:
+        return 'negative_stamp'
+    try:
+        (images.rgb_from_image_msg if transport == 'raw' else images.rgb_from_compressed_msg)(msg)
+    except images.ImageRejected as error:
+        return error.reason
+    return None
+
+
+def _counters(values):
+    return {key: int(values[key]) for key in ('frames processed', 'frames dropped (stale)', 'messages rejected',
+                                              'internal errors', *(f'rejected: {r}' for r in REJECTION_REASONS))}
+
+
+def test_fuzz_malformed_messages_are_counted_by_reason_and_valid_frames_go_through(probe, networks):
+    """Seeded malformed raw and compressed images (bad encodings, zero sizes, wrong steps, cut
+    data, huge and implausible size claims, header bit flips, cut JPEG / PNG given their end
+    marker back) and negative stamps, a valid frame after every few: the node keeps running, every
+    valid frame comes out, every malformed message is counted under its reason, the log holds a
+    bounded number of lines per reason, and no codec line reaches the node's stderr.
+
+    The one-slot mailbox (newest frame first) may replace a malformed message before the worker
+    takes it: that one is counted as a stale frame instead, so rejections by reason + stale
+    frames == malformed messages sent, and each reason's count lies within the stale frames of
+    what was sent for it. Valid frames are never dropped: each is the last message until it
+    comes out. Reliable QoS with a deep history: DDS loses none."""
+    rng = np.random.default_rng(FUZZ_SEED)
+    small = cv2.GaussianBlur(np.random.default_rng(FUZZ_SEED).integers(0, 256, (72, 96, 3), dtype=np.uint8),
+                             (0, 0), 1.5)
+    bases = {fmt: bytes(compressed_msg(Header(), small, fmt).data) for fmt in ('jpeg', 'png')}
+    output_lines_before = len(Path(probe.output).read_text().splitlines())
+    summary, started, reasons_sent = [], time.monotonic(), set()
+    for transport, kinds in (('raw', RAW_FUZZ), ('compressed', COMPRESSED_FUZZ)):
+        probe.bring_up(**drpose3d(networks, qos_reliability='reliable', qos_depth=100), image_transport=transport)
+        probe.detect_one(f'a first {transport} frame')
+        before, logs_before, phase_started = _counters(probe.next_diagnostics()), len(probe.logs), time.monotonic()
+        sent, valid, undetectable = Counter(), [], Counter()
+        names = list(kinds)
+        while sum(sent.values()) < FUZZ_MALFORMED_PER_TRANSPORT:
+            kind = names[int(rng.integers(len(names)))]
+            msg = (_raw_mutant if transport == 'raw' else _compressed_mutant)(kind, probe.header(), rng, *(
+                () if transport == 'raw' else (bases,)))
+            reason = _expected_reason(msg, transport)
+            allowed = {kinds[kind]} if transport == 'raw' else kinds[kind]
+            assert reason in allowed, (kind, reason)
+            if reason is None:
+                undetectable[kind] += 1
+                continue
+            probe.publishers[transport].publish(msg)  # (probe.publish reads the stamp: not a negative one)
+            sent[reason] += 1
+            probe.spin_for(0.01)
+            if sum(sent.values()) % FUZZ_VALID_EVERY == 0:
+                valid.append(probe.publish(probe.image()))
+                probe.spin_until(lambda: probe.detected(valid[-1]), 10.0, f'valid {transport} frame {len(valid)}')
+        phase_s = time.monotonic() - phase_started
+        reasons_sent |= set(sent)
+        after = {}
+
+        def all_processed():
+            after.update(_counters(probe.next_diagnostics()))
+            return after['frames processed'] >= before['frames processed'] + len(valid)
+
+        probe.spin_until(all_processed, 10.0, 'the diagnostics after the last frame')
+        delta = {key: after[key] - before[key] for key in after}
+        counted = {reason: delta[f'rejected: {reason}'] for reason in REJECTION_REASONS}
+        stale, total = delta['frames dropped (stale)'], sum(sent.values())
+        assert delta['internal errors'] == 0 and delta['frames processed'] == len(valid)
+        assert sum(counted.values()) == delta['messages rejected'] and delta['messages rejected'] + stale == total
+        assert stale <= total // 10, f'{stale} of {total} malformed messages replaced before the worker took them'
+        for reason in REJECTION_REASONS:
+            assert sent[reason] - stale <= counted[reason] <= sent[reason], (reason, sent, counted)
+        # Rate-limited by reason: at most one line per reason and log period (2 s here), plus one.
+        lines = [line for line in probe.logs[logs_before:] if line.startswith('rejected an image')]
+        assert len(lines) <= len(sent) * (phase_s / 2.0 + 1), (len(lines), phase_s, sorted(sent))
+        summary.append(f'{transport}: {total} malformed ({dict(sorted(sent.items()))}), {len(valid)} valid frames '
+                       f'out, {stale} replaced in the mailbox, {len(lines)} log lines in {phase_s:.1f} s'
+                       + (f'; not malformed as far as the decoder tells, not sent: {dict(undetectable)}'
+                          if undetectable else ''))
+    assert reasons_sent == set(REJECTION_REASONS)  # the fuzz reaches every check
+    node_output = Path(probe.output).read_text().splitlines()[output_lines_before:]
+    assert not [line for line in node_output if line.startswith(CODEC_LINE_STARTS)], node_output
+    print('\nfuzz (' + f'{time.monotonic() - started:.1f} s): ' + '; '.join(summary))
 
 
 def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe, networks):

@@ -17,7 +17,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from pose3d_ros import images, messages
 from pose3d_ros.msg import Skeleton3D
-from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource
+from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource, SourceError, camera_info_from_file
 from pose3d_ros.skeleton import NUM_JOINTS
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -40,6 +40,18 @@ distortion_coefficients: {rows: 1, cols: 5, data: [0.1, -0.05, 0.001, 0.002, 0.0
 rectification_matrix: {rows: 3, cols: 3, data: [1, 0, 0, 0, 1, 0, 0, 0, 1]}
 projection_matrix: {rows: 3, cols: 4, data: [70.0, 0, 31.0, 0, 0, 71.0, 23.0, 0, 0, 0, 1, 0]}
 """
+
+
+def test_a_calibration_file_with_insane_intrinsics_is_refused_naming_the_file_and_value(tmp_path):
+    """camera_info_from_file checks what it read with pose3d_ros.camera.check_camera_info, as the
+    lifter checks what it receives."""
+    path = tmp_path / 'calibration.yaml'
+    path.write_text(CALIBRATION)
+    assert list(camera_info_from_file(path).k) == [70.0, 0.0, 31.0, 0.0, 71.0, 23.0, 0.0, 0.0, 1.0]
+    path.write_text(CALIBRATION.replace('data: [70.0, 0.0, 31.0', 'data: [1.0e-300, 0.0, 31.0'))
+    with pytest.raises(SourceError, match=rf'camera_info_file {path}: CameraInfo.k has focal length fx=1e-300, '
+                                          r'fy=71; both must lie in \[3.2, 6400\] px'):
+        camera_info_from_file(path)
 
 
 def start_source(start_process, *params):
@@ -197,6 +209,8 @@ def test_folder_is_replayed_in_order_and_a_corrupt_image_is_skipped(start_proces
         np.testing.assert_array_equal(rgb, frame(index))  # PNG is lossless
     assert 'img_01b.png' in log and 'skipped a frame' in log
     assert log.count('img_01b.png') == 1  # rate-limited: once per log_period_s
+    # What the decoders said about it is in that line, not on stderr by itself.
+    assert not [line for line in log.splitlines() if line.startswith(('libpng', '[ WARN:', '[ERROR:'))], log
     info = next(m for stamped in collector.by_stamp.values() for t, m in stamped.items()
                 if t == '/pose3d/camera_info')
     np.testing.assert_array_equal(info.k, [70, 0, 31, 0, 71, 23, 0, 0, 1])

@@ -425,6 +425,9 @@ def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):
 
 
 def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(probe):
+    # Warnings are rate-limited by reason (one per log_period_s): this test reads every one.
+    probe.to_unconfigured()
+    probe.set_parameters_(log_period_s=0.0)
     probe.bring_up(fresh=True)  # no camera_info yet, log rate limits reset
 
     # Before any camera_info: dropped, and the warning names the topic.
