@@ -19,7 +19,7 @@ from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 
 AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
 SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor between callbacks
-STOP_TIMEOUT_S = 0.5  # the longest a stop waits for the callback in progress (a configure loading networks)
+STOP_TIMEOUT_S = 0.3  # the longest a stop waits for the callback in progress (a configure loading networks)
 SIGNAL_POLL_S = 0.05  # how often the main thread of `spin` looks for a stop signal
 
 
