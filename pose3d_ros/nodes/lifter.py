@@ -521,7 +521,7 @@ class LifterNode(InferenceNode):
                     self.camera_problem = f'invalid: {error}'
                 self._reject('camera_info', 'invalid camera_info', error)
             except Exception as error:  # never let a callback raise
-                self._internal_error(error)
+                self._input_error(error)
 
     def _on_depth(self, msg, info):
         with self._lock:
@@ -537,7 +537,7 @@ class LifterNode(InferenceNode):
             except ValueError as error:
                 self._reject('depth', 'invalid depth', error)
             except Exception as error:  # never let a callback raise
-                self._internal_error(error)
+                self._input_error(error)
 
     def _depth_for(self, header):
         """The depth image (metres) whose stamp is nearest the header's, within depth_max_offset_s."""
@@ -553,13 +553,17 @@ class LifterNode(InferenceNode):
                 return
             try:
                 self._handle_input(kind, msg)
-            except Exception as error:
-                self._internal_error(error)
+            except Exception as error:  # never let a callback raise
+                self._input_error(error)
 
     def _internal_error(self, error):
         self.counts['errors'] += 1
-        self._drop('internal error')
         self._warnings.warn(f'internal error while lifting: {type(error).__name__}: {error}')
+
+    def _input_error(self, error):
+        """An input callback raised: the message is dropped."""
+        self._drop('internal error')
+        self._internal_error(error)
 
     def _read_people(self, kind, msg):
         """An input array -> ArrayHalf; the problems of malformed people are rejected (the frame's
@@ -742,8 +746,8 @@ class LifterNode(InferenceNode):
                   median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
                   str(counts['people']), str(counts['dropped']), str(counts['unmatched']), str(counts['rejected']),
                   str(counts['people_rejected']), str(counts['errors']), str(counts['depth_placed']),
-                  *(str(counts[reason]) for reason in DROP_REASONS), 'valid' if self.camera else self.camera_problem, self.backend_name, self.precision,
-                  self.device, self.model)
+                  *(str(counts[reason]) for reason in DROP_REASONS), 'valid' if self.camera else self.camera_problem,
+                  self.backend_name, self.precision, self.device, self.model)
         return DiagnosticStatus(
             level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
             name=f'{self.get_name()}: lifting', hardware_id=self.device,
