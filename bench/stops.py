@@ -7,8 +7,8 @@ stop times.
 The stops are shared evenly among the (node, state) pairs; the signals go SIGINT, SIGTERM, SIGINT
 twice, SIGTERM twice in turn (twice: 10-200 ms apart, as a Ctrl-C under ros2 launch arrives: the
 terminal signals the process group and launch forwards its own SIGINT). Each stop starts the
-node's executable (.venv/bin/camera or lifter, in the /pose3d namespace of a private ROS domain on
-localhost), waits until it is in the state, then a random 0-0.5 s more (the signal lands anywhere
+node's executable (.venv/bin/camera or lifter, in a namespace of its own in a private ROS domain
+on localhost), waits until it is in the state, then a random 0-0.5 s more (the signal lands anywhere
 in the spin loop or a callback), sends the signal and times the exit:
   unconfigured      no autostart; the node answers get_state 'unconfigured'
   failed_configure  autostart with a checkpoint of the wrong kind (lifter: the hourglass; camera:
@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-NS = '/pose3d'
+NS = f'/pose3d_stops_{os.getpid()}'  # its own namespace: other tests may share the random domain
 NODES = ('camera', 'lifter')
 STATES = ('unconfigured', 'failed_configure', 'active', 'loaded', 'configuring')
 # (signal, times sent) in turn
