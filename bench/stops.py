@@ -22,8 +22,8 @@ in the spin loop or a callback), sends the signal and times the exit:
 The camera runs its default front end (BlazePose, ONNX Runtime) from --cache-dir, where its
 exports must exist (tools/setup fetches the files; the first configure exports them, ~20 s).
 A stop fails when the exit code is not 0, when it takes longer than --slow-s (2 s), when the
-process is still running after --hang-s (then it is killed), or when its output holds a Traceback. Prints one line per failure and a summary
-per (node, state): stops, failures, stop time median and max.
+process is still running after --hang-s (then it is killed), or when its output holds a Traceback.
+Prints one line per failure and a summary per (node, state): stops, stop time median and max.
 """
 import argparse
 import itertools
@@ -209,7 +209,7 @@ def main(argv=None):
                     times.append(seconds)
                     if returncode != 0 or seconds > args.slow_s or 'Traceback' in output:
                         failures += 1
-                        what = 'hang' if returncode is None else f'exit code {returncode}'  # or slow
+                        what = 'hang' if returncode is None else f'exit code {returncode}'
                         print(f'FAIL {name} {state} {signal.Signals(pattern[0]).name} x{pattern[1]}: {what} after '
                               f'{seconds:.2f} s; output:\n{output[-2000:]}', flush=True)
             finally:
