@@ -303,9 +303,9 @@ def main(argv=None):
                           '(see its log above)', file=sys.stderr)
                     return 1
         deadline = time.monotonic() + args.timeout if args.timeout > 0 else float('inf')
-        with stop_on_signals() as stop:
-            while rclpy.ok() and not stop.is_set() and not printer.done and time.monotonic() < deadline:
-                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+        stop = stop_on_signals()
+        while rclpy.ok() and not stop.is_set() and not printer.done and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
         if recorder is not None:  # the printed frames' messages may still wait for the recorder
             settle = time.monotonic() + 0.3
             while rclpy.ok() and time.monotonic() < settle:

@@ -3,8 +3,11 @@ the deactivate / cleanup / shutdown / error transitions, and their executable.""
 import contextlib
 import functools
 import logging
+import os
 import signal
+import sys
 import threading
+import time
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -17,7 +20,9 @@ from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 
 AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
-SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor
+SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor between callbacks
+STOP_TIMEOUT_S = 0.3  # the longest a stop waits for the callback in progress (a configure loading networks)
+SIGNAL_POLL_S = 0.05  # how often the main thread of `spin` looks for a stop signal
 
 
 class RosLogHandler(logging.Handler):
@@ -57,63 +62,99 @@ def library_logs_to(ros_logger):
 
 def logged_transition(transition):
     """A transition callback whose exceptions are logged (rclpy turns them into ERROR silently),
-    as is what the library logs meanwhile."""
+    as is what the library logs meanwhile; the node's `transition_in_progress` names it while it
+    runs."""
     @functools.wraps(transition)
     def wrapper(self, state):
+        self.transition_in_progress = transition.__name__
         try:
             with library_logs_to(self.get_logger()):
                 return transition(self, state)
         except Exception as error:
             self.get_logger().error(f'{transition.__name__} failed: {type(error).__name__}: {error}')
             return TransitionCallbackReturn.ERROR
+        finally:
+            self.transition_in_progress = None
     return wrapper
 
 
-@contextlib.contextmanager
 def stop_on_signals():
-    """An Event that the first SIGINT or SIGTERM sets; those signals then get their default
-    handlers back, so a second Ctrl-C interrupts at once.
+    """An Event that the first SIGINT or SIGTERM sets; both signals are ignored from then on, until
+    the process exits.
 
     For processes that start rclpy with SignalHandlerOptions.NO: rclpy's own handlers shut its
-    context down from the signal, while the camera's worker thread may be publishing (`RCLError:
-    publisher's context is invalid`); with this the loop stops, the nodes stop their workers, and
-    only then does rclpy shut down. Spin with a timeout: Python runs the handler between waits.
+    context down from the signal, while a callback or the camera's worker thread may still use it
+    (`RCLError: publisher's context is invalid`); with this the loop stops, the nodes stop their
+    workers, and only then does rclpy shut down. Repeats are ignored because a Ctrl-C under ros2
+    launch arrives twice (the terminal signals the process group and launch forwards its own
+    SIGINT): with the default handlers back after the first one, the second broke the stop
+    wherever it landed (KeyboardInterrupt inside rclpy's take_message: `RuntimeError: Unable to
+    convert call argument '0'`; exit codes -2 and -15 while the interpreter finalized). Ignored,
+    rather than handled by Python, also through finalization, which puts Python handlers back to
+    the defaults. The handler runs in the main thread: poll the Event there with is_set(), as
+    Event.wait in that thread could deadlock against the handler.
     """
     stop = threading.Event()
-    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
     def handle(signum, frame):
         stop.set()
-        for number, default in defaults.items():
-            signal.signal(number, default)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
 
-    previous = {number: signal.signal(number, handle) for number in defaults}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, handle)
+    return stop
+
+
+def _run_executor(node, executor, stop, errors):
+    """The executor thread of `spin`: autostart's transitions, then callbacks until `stop` is set;
+    sets `stop` itself when it ends otherwise (an exception, kept in `errors`, or rclpy shut down)."""
     try:
-        yield stop
+        if (node.autostart and not stop.is_set() and node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+                and not stop.is_set()):
+            node.trigger_activate()
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+    except ExternalShutdownException:
+        pass
+    except BaseException as error:
+        errors.append(error)
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+        stop.set()
 
 
 def spin(node_class, args=None):
     """The executable of a lifecycle node: spin it, configured and activated first with `autostart`,
-    until SIGINT or SIGTERM; then the node stops (the camera joins its worker) and rclpy shuts down."""
+    until SIGINT or SIGTERM; then the executor stops, the node stops (the camera joins its worker)
+    and rclpy shuts down, within STOP_TIMEOUT_S plus a frame.
+
+    The executor runs in its own thread, so that the main thread, where Python runs signal
+    handlers, is free to act on a signal whatever the callbacks do. A callback still running
+    STOP_TIMEOUT_S after the signal (a configure exporting or loading networks takes up to minutes)
+    is not waited for: the process exits at once, with status 0, as a kill would end it (the
+    caches are written atomically)."""
+    stop = stop_on_signals()
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    with stop_on_signals() as stop:
-        node = node_class()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        try:
-            if node.autostart and node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                node.trigger_activate()
-            while not stop.is_set() and rclpy.ok():
-                executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        finally:
-            executor.shutdown()
-            node.destroy_node()
-            rclpy.try_shutdown()
+    node = node_class()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    errors = []
+    spinner = threading.Thread(target=_run_executor, args=(node, executor, stop, errors), name='executor', daemon=True)
+    spinner.start()
+    while not stop.is_set():
+        time.sleep(SIGNAL_POLL_S)
+    spinner.join(STOP_TIMEOUT_S + SPIN_TIMEOUT_S)
+    if spinner.is_alive():
+        node.get_logger().warning(
+            f'stopping while {node.transition_in_progress or "a callback"} runs: exiting without waiting for it')
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.try_shutdown()
+    if errors:
+        raise errors[0]
 
 
 class InferenceNode(LifecycleNode):
@@ -145,6 +186,7 @@ class InferenceNode(LifecycleNode):
         self.autostart = declare(self, 'autostart', False,
                                  'The executable configures and activates the node at start.', read_only=True)
         self._lock = threading.RLock()
+        self.transition_in_progress = None
         self._warnings = RateLimitedWarnings(self.get_logger(), 5.0)
         self._publishers_out = []
 

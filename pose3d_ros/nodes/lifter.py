@@ -31,16 +31,25 @@ Publishes one message per frame, with the input's header (image stamp, optical f
                                                joint, `<tf_prefix>/<id>/<joint name>`, child of
                                                the image's optical frame (translation only)
   /diagnostics   diagnostic_msgs/DiagnosticArray  once a second: rates, people per frame, latency,
-                                               drops, rejected messages and people, backend
+                                               drops, rejected messages and people, every dropped
+                                               message by reason (DROP_REASONS), backend
 
-keypoints_2d and ranking are paired by identical header stamp in a small buffer: when a frame
-completes, older incomplete ones can no longer complete and are dropped (counted as unmatched),
-as is the oldest entry when the buffer is full. Frames that complete before a valid camera_info
-has arrived are dropped. Within a frame people are paired by id. A malformed array (empty
-frame_id) is rejected with its frame; a malformed person, or one without a partner of the same id
-in the other array, is rejected on its own and the frame's other people are still lifted. Each
-rejection is counted and logged as a rate-limited warning naming the problem; the node keeps
-running.
+Every message is checked before it is used, so a malformed one never displaces a valid one. A
+keypoints_2d, ranking or depth with an empty frame_id or an impossible stamp (negative, nanosec
+>= 10^9), an array whose people are all malformed, a camera_info the lifter cannot use (the last
+valid one stays in use) and a depth image it cannot read are rejected. Within an array, a
+malformed person, or one without a partner of the same id in the other array, is rejected on its
+own and the frame's other people are still lifted. Each rejection is logged as a rate-limited
+warning naming the problem; the node keeps running.
+
+keypoints_2d and ranking are paired by identical header stamp in a small buffer that only valid
+arrays enter. A second array of a kind for a stamp is dropped, unless it has fewer malformed
+people than the one waiting, which it then supersedes. When a frame completes, older incomplete
+ones can no longer complete (each topic arrives in order) and are dropped as unmatched, as is the
+oldest entry when the buffer is full; an array for a frame already lifted or dropped comes late
+and is dropped. Frames that complete before any valid camera_info are dropped. Messages that never
+reached the node's callbacks (a full subscription queue, or lost on the way) are counted from the
+gaps in each publisher's sequence numbers.
 
 Lifecycle: `configure` reads the parameters marked "at configure" and loads the lifter backend;
 `activate` subscribes and enables the publishers and the diagnostics timer; `deactivate` destroys
@@ -79,7 +88,11 @@ from pose3d_ros.root import refine_with_depth
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 from pose3d_ros.smoothing import TrackSmoother
 
-# Inputs: best effort is compatible with reliable and best-effort publishers alike.
+# Inputs: best effort is compatible with reliable and best-effort publishers alike. Depth 10 per
+# topic: one message takes the node at most ~10 ms (a lift on 2 CPU cores), so at the fuzz test's
+# rates (30 valid frames a second, ~100 messages a second on each topic with the malformed ones)
+# fewer than 2 wait at a time and the queue holds a 100 ms stall of the executor (measured: no
+# message lost there). What overflows is counted ('lost in queue or transport').
 INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_DEPTH = 10
 # tf2 broadcasters' queue depth (tf2_ros.TransformBroadcaster).
@@ -87,6 +100,8 @@ TF_DEPTH = 100
 DEPTH_BUFFER = 10  # recent depth images kept for pairing by stamp
 DEPTH_QOS_DEPTH = 2
 LATENCY_WINDOW = 100  # frames in the latency medians
+FINISHED_FRAMES = 100  # stamps of lifted or dropped frames remembered, to drop their late arrays
+PUBLISHERS_TRACKED = 64  # publishers whose sequence numbers are followed, per input topic
 SPINE = JOINT_NAMES.index('spine')
 _ROOT_IN_DETECTED = int(np.searchsorted(DETECTED_JOINTS, ROOT))
 
@@ -101,11 +116,24 @@ BEHIND_COLOUR, FRONT_COLOUR = (0.1, 0.1, 0.6, 0.8), (1.0, 0.9, 0.1, 0.8)
 # Marker kinds drawn per person, each in its own namespace person_<id>/<kind>.
 MARKER_KINDS = {'joints': Marker.SPHERE, 'bones': Marker.LINE_LIST, 'ranking_edges': Marker.LINE_LIST}
 
+# Why a message is dropped: the rejections (a malformed message), then the others.
+REJECTION_REASONS = ('invalid header', 'no valid people', 'invalid camera_info', 'invalid depth')
+DROP_REASONS = REJECTION_REASONS + (
+    'late',              # a keypoints_2d / ranking for a frame already lifted or dropped
+    'duplicate stamp',   # a second one of a kind for a waiting stamp, with no fewer malformed people
+    'superseded',        # a waiting one replaced by a later one with fewer malformed people
+    'unmatched',         # waited for its partner while a newer frame completed
+    'buffer full',       # the oldest waiting, when pair_buffer_size frames wait
+    'no camera_info',    # both of a frame that completed before any valid camera_info
+    'lost in queue or transport',  # never reached the callbacks: sequence number gaps
+    'internal error')    # its handling raised
+
 # The DiagnosticStatus values, in order (keys are part of the node's interface).
 DIAGNOSTIC_KEYS = (
     'input rate (Hz)', 'output rate (Hz)', 'people per frame (mean)', 'lifter latency median (ms per person)',
     'stamp to output latency median (ms)', 'frames lifted', 'people lifted', 'frames dropped (no camera_info)',
     'frames unmatched', 'messages rejected', 'people rejected', 'internal errors', 'people placed with depth',
+    *(f'messages dropped: {reason}' for reason in DROP_REASONS),
     'camera_info', 'backend', 'precision', 'device', 'model')
 
 
@@ -155,6 +183,47 @@ def intrinsics_from_camera_info(msg):
                       tangential=tuple(map(float, tangential)),
                       binning=(max(msg.binning_x, 1), max(msg.binning_y, 1)),
                       offset=(msg.roi.x_offset, msg.roi.y_offset), size=(msg.width, msg.height))
+
+
+def checked_stamp(msg):
+    """The header stamp of a message the lifter pairs, in ns; ValueError naming the field if the
+    header is unusable (empty frame_id, negative stamp, nanosec out of range)."""
+    name, header = type(msg).__name__, msg.header
+    if not header.frame_id:
+        raise ValueError(f'{name}.header.frame_id is empty')
+    if header.stamp.sec < 0 or header.stamp.nanosec >= 10**9:
+        raise ValueError(f'{name}.header.stamp is not a time: sec={header.stamp.sec}, nanosec={header.stamp.nanosec}')
+    return Time.from_msg(header.stamp).nanoseconds
+
+
+class SequenceGaps:
+    """Messages a subscription never received, from the gaps in each publisher's publication
+    sequence numbers (DDS numbers every sample a writer sends): those its full queue dropped and
+    those lost on the way. Where the middleware does not number them, none are seen."""
+
+    def __init__(self):
+        self.last = OrderedDict()  # publisher gid -> last sequence number received
+
+    def missed(self, info):
+        """The messages missed before this one, from its MessageInfo (rclpy's dict)."""
+        number = info.get('publication_sequence_number')
+        if not number or number >= 2**63:  # absent, or rmw's "unsupported"
+            return 0
+        gid = bytes(info['publisher_gid']['data'])
+        previous = self.last.pop(gid, None)
+        self.last[gid] = number
+        while len(self.last) > PUBLISHERS_TRACKED:
+            self.last.popitem(last=False)
+        return number - previous - 1 if previous is not None and number > previous else 0
+
+
+@dataclass
+class ArrayHalf:
+    """One of a frame's two arrays as the pairing buffer holds it."""
+    header: Header
+    people: dict       # id -> its DETECTED_JOINTS data
+    ids: set           # every id the array holds, malformed people's too
+    problems: int      # malformed people
 
 
 def _detected_rows(indices, what):
@@ -316,10 +385,10 @@ class LifterNode(InferenceNode):
     def _reset_state(self):
         self.camera = None
         self.camera_problem = 'none received yet'
-        # stamp ns -> {'header', 'arrived': kinds, 'keypoints' / 'ranking': (people, ids sent)}
-        self.pending = OrderedDict()
+        self.pending = OrderedDict()  # stamp ns -> {'keypoints' / 'ranking': ArrayHalf}, oldest first
+        self.finished = OrderedDict()  # stamps ns of the last FINISHED_FRAMES frames lifted or dropped
         self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'unmatched', 'rejected',
-                                     'people_rejected', 'errors', 'depth_placed'), 0)
+                                     'people_rejected', 'errors', 'depth_placed', *DROP_REASONS), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
         self.lifter_ms = deque(maxlen=LATENCY_WINDOW)
@@ -380,12 +449,13 @@ class LifterNode(InferenceNode):
         with self._lock:
             # camera_info first: rclpy's executors serve ready subscriptions in creation order, so a
             # frame's camera_info is used for it when all three are waiting.
+            self._gaps = {kind: SequenceGaps() for kind in ('camera_info', 'keypoints', 'ranking', 'depth')}
             self._subscriptions_in = [
                 self.create_subscription(CameraInfo, 'camera_info', self._on_camera_info, INPUT_QOS),
                 self.create_subscription(Keypoints2DArray, 'keypoints_2d',
-                                         lambda msg: self._on_input('keypoints', msg), INPUT_QOS),
+                                         lambda msg, info: self._on_input('keypoints', msg, info), INPUT_QOS),
                 self.create_subscription(DepthRankingArray, 'ranking',
-                                         lambda msg: self._on_input('ranking', msg), INPUT_QOS)]
+                                         lambda msg, info: self._on_input('ranking', msg, info), INPUT_QOS)]
             if self._param('use_depth'):
                 self._subscriptions_in.append(self.create_subscription(Image, 'depth', self._on_depth, self.depth_qos))
             self.topics = {kind: sub.topic_name for kind, sub in
@@ -409,40 +479,59 @@ class LifterNode(InferenceNode):
             self._timer = None
         self.camera, self.camera_problem = None, 'none received yet'
         self.pending.clear()
+        self.finished.clear()
 
     # -- inputs ----------------------------------------------------------------------------------
 
-    def _reject(self, kind, error):
+    def _drop(self, reason, count=1):
+        self.counts[reason] += count
+
+    def _reject(self, kind, reason, error):
+        self._drop(reason)
         self.counts['rejected'] += 1
-        self._warnings.warn(kind, f'rejected a message on {self.topics[kind]}: {error}')
+        self._warnings.warn(f'{kind}: {reason}', f'rejected a message on {self.topics[kind]}: {error}')
 
     def _reject_person(self, kind, problem):
         self.counts['people_rejected'] += 1
         self._warnings.warn(f'{kind}_person', f'rejected a person on {self.topics[kind]}: {problem}')
 
-    def _on_camera_info(self, msg):
+    def _received(self, kind, info):
+        """Whether the node is active (the message is for it); counts what the queue missed before."""
+        if not self._active:
+            return False
+        self._drop('lost in queue or transport', self._gaps[kind].missed(info))
+        return True
+
+    def _on_camera_info(self, msg, info):
         with self._lock:
-            if not self._active:
+            if not self._received('camera_info', info):
                 return
             try:
                 self.camera, self.camera_problem = intrinsics_from_camera_info(msg), None
             except ValueError as error:
-                # Wrong intrinsics would give wrong poses: drop frames until a valid one arrives.
-                self.camera, self.camera_problem = None, f'invalid: {error}'
-                self._reject('camera_info', error)
+                # Wrong intrinsics would give wrong poses: the last valid ones stay (frames are
+                # dropped until a first valid one arrives).
+                if self.camera is None:
+                    self.camera_problem = f'invalid: {error}'
+                self._reject('camera_info', 'invalid camera_info', error)
             except Exception as error:  # never let a callback raise
-                self._internal_error(error)
+                self._input_error(error)
 
-    def _on_depth(self, msg):
+    def _on_depth(self, msg, info):
         with self._lock:
-            if not self._active:
+            if not self._received('depth', info):
                 return
             try:
-                self.depth_images.append((Time.from_msg(msg.header.stamp).nanoseconds, images.depth_from_msg(msg)))
+                stamp = checked_stamp(msg)
             except ValueError as error:
-                self._reject('depth', error)
+                self._reject('depth', 'invalid header', error)
+                return
+            try:
+                self.depth_images.append((stamp, images.depth_from_msg(msg)))
+            except ValueError as error:
+                self._reject('depth', 'invalid depth', error)
             except Exception as error:  # never let a callback raise
-                self._internal_error(error)
+                self._input_error(error)
 
     def _depth_for(self, header):
         """The depth image (metres) whose stamp is nearest the header's, within depth_max_offset_s."""
@@ -452,22 +541,27 @@ class LifterNode(InferenceNode):
         offset, depth = min((abs(depth_stamp - stamp), depth) for depth_stamp, depth in self.depth_images)
         return depth if offset <= self._param('depth_max_offset_s') * 1e9 else None
 
-    def _on_input(self, kind, msg):
+    def _on_input(self, kind, msg, info):
         with self._lock:
-            if not self._active:
+            if not self._received(kind, info):
                 return
             try:
                 self._handle_input(kind, msg)
-            except Exception as error:
-                self._internal_error(error)
+            except Exception as error:  # never let a callback raise
+                self._input_error(error)
 
     def _internal_error(self, error):
         self.counts['errors'] += 1
         self._warnings.warn('internal_error', f'internal error while lifting: {type(error).__name__}: {error}')
 
+    def _input_error(self, error):
+        """An input callback raised: the message is dropped."""
+        self._drop('internal error')
+        self._internal_error(error)
+
     def _read_people(self, kind, msg):
-        """An input array -> ({id: its people's DETECTED_JOINTS data}, ids it holds); the problems
-        of malformed people are rejected (the frame's other people stay)."""
+        """An input array -> ArrayHalf; the problems of malformed people are rejected (the frame's
+        other people stay)."""
         people, problems = messages.people_from_array(msg)
         detected = {}
         for person_id, person in people.items():
@@ -477,58 +571,76 @@ class LifterNode(InferenceNode):
                 problems.append(f'{type(msg).__name__} person id {person_id}: {error}')
         for problem in problems:
             self._reject_person(kind, problem)
-        return detected, {person.id for person in msg.people}
+        return ArrayHalf(msg.header, detected, {person.id for person in msg.people}, len(problems))
 
     def _handle_input(self, kind, msg):
+        """Check an array, then pair it by stamp (see the module's docstring); lift complete frames."""
         if kind == 'keypoints':
             self.counts['inputs'] += 1
-        stamp = Time.from_msg(msg.header.stamp).nanoseconds
+        try:
+            stamp = checked_stamp(msg)
+        except ValueError as error:
+            self._reject(kind, 'invalid header', error)
+            return
+        half = self._read_people(kind, msg)
+        if msg.people and not half.people:
+            self._reject(kind, 'no valid people', f'none of the {len(msg.people)} people of the '
+                                                  f'{type(msg).__name__} is valid')
+            return
+        if stamp in self.finished:
+            self._drop('late')
+            return
         entry = self.pending.get(stamp)
         if entry is None:
-            entry = self.pending[stamp] = {'header': msg.header, 'arrived': set()}
+            entry = self.pending[stamp] = {}
             while len(self.pending) > self.pair_buffer_size:
-                _, dropped = self.pending.popitem(last=False)
-                self._count_unmatched(dropped)
-        entry['arrived'].add(kind)
-        if not msg.header.frame_id:
-            entry['rejected'] = True  # the frame is discarded when its partner arrives
-            self._reject(kind, f'{type(msg).__name__}.header.frame_id is empty')
-        else:
-            entry[kind] = self._read_people(kind, msg)
-        if len(entry['arrived']) < 2:
+                self._drop_waiting(*self.pending.popitem(last=False), 'buffer full')
+        elif kind in entry:
+            if half.problems >= entry[kind].problems:
+                self._drop('duplicate stamp')
+                return
+            self._drop('superseded')
+        entry[kind] = half
+        if len(entry) < 2:
             return
         # Complete: older incomplete frames can no longer complete (each topic arrives in order).
         while True:
-            old_stamp, old = next(iter(self.pending.items()))
-            del self.pending[old_stamp]
+            old_stamp, old = self.pending.popitem(last=False)
             if old_stamp == stamp:
                 break
-            self._count_unmatched(old)
-        if entry.get('rejected'):
-            return
+            self._drop_waiting(old_stamp, old, 'unmatched')
+        self._finish(stamp)
         if self.camera is None:
             self.counts['dropped'] += 1
+            self._drop('no camera_info', 2)
             self._warnings.warn('no_camera_info', f'dropping frames: no valid camera_info on '
                                                   f'{self.topics["camera_info"]} ({self.camera_problem})')
             return
-        self._lift_frame(entry['header'], self._pair_people(entry['keypoints'], entry['ranking']))
+        keypoints, ranking = entry['keypoints'], entry['ranking']
+        self._lift_frame(keypoints.header, self._pair_people(keypoints, ranking))
 
-    def _pair_people(self, keypoints_read, rankings_read):
-        """The frame's two arrays as _read_people gave them -> [(id, pixels, confidence, ranking)]
-        in id order; a valid half whose id is absent from the other array is rejected."""
-        (keypoints, keypoint_ids), (rankings, ranking_ids) = keypoints_read, rankings_read
-        for person_id in sorted(keypoints.keys() - ranking_ids):
+    def _finish(self, stamp):
+        self.finished[stamp] = None
+        while len(self.finished) > FINISHED_FRAMES:
+            self.finished.popitem(last=False)
+
+    def _drop_waiting(self, stamp, entry, reason):
+        """Drop a buffered frame that did not complete: its arrays, for `reason`."""
+        self.counts['unmatched'] += 1
+        self._drop(reason, len(entry))
+        self._finish(stamp)
+
+    def _pair_people(self, keypoints, rankings):
+        """The frame's two ArrayHalf -> [(id, pixels, confidence, ranking)] in id order; a valid
+        half whose id is absent from the other array is rejected."""
+        for person_id in sorted(keypoints.people.keys() - rankings.ids):
             self._reject_person('keypoints', f'person id {person_id} has no ranking partner (no DepthRanking '
                                              'with that id in the frame)')
-        for person_id in sorted(rankings.keys() - keypoint_ids):
+        for person_id in sorted(rankings.people.keys() - keypoints.ids):
             self._reject_person('ranking', f'person id {person_id} has no keypoints_2d partner (no '
                                            'Keypoints2D with that id in the frame)')
-        return [(person_id, *keypoints[person_id], rankings[person_id])
-                for person_id in sorted(keypoints.keys() & rankings.keys())]
-
-    def _count_unmatched(self, entry):
-        if not entry.get('rejected'):
-            self.counts['unmatched'] += 1
+        return [(person_id, *keypoints.people[person_id], rankings.people[person_id])
+                for person_id in sorted(keypoints.people.keys() & rankings.people.keys())]
 
     # -- lifting and outputs ---------------------------------------------------------------------
 
@@ -619,7 +731,7 @@ class LifterNode(InferenceNode):
             problems.append(f'no valid camera_info ({self.camera_problem})')
         for key, what in (('dropped', 'frames dropped'), ('unmatched', 'frames unmatched'),
                           ('rejected', 'messages rejected'), ('people_rejected', 'people rejected'),
-                          ('errors', 'internal errors')):
+                          ('errors', 'internal errors'), ('lost in queue or transport', 'messages lost')):
             if since[key]:
                 problems.append(f'{since[key]} {what}')
         people_per_frame = f'{since["people"] / since["outputs"]:.2f}' if since['outputs'] else 'n/a'
@@ -628,8 +740,8 @@ class LifterNode(InferenceNode):
                   median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
                   str(counts['people']), str(counts['dropped']), str(counts['unmatched']), str(counts['rejected']),
                   str(counts['people_rejected']), str(counts['errors']), str(counts['depth_placed']),
-                  'valid' if self.camera else self.camera_problem, self.backend_name, self.precision,
-                  self.device, self.model)
+                  *(str(counts[reason]) for reason in DROP_REASONS), 'valid' if self.camera else self.camera_problem,
+                  self.backend_name, self.precision, self.device, self.model)
         return DiagnosticStatus(
             level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
             name=f'{self.get_name()}: lifting', hardware_id=self.device,

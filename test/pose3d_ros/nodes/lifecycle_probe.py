@@ -123,10 +123,10 @@ class LifecycleProbe:
 
 
 @contextlib.contextmanager
-def node_process(executable, make_probe, log_path, *parameters):
+def node_process(executable, make_probe, log_path, *parameters, state='unconfigured'):
     """Start a node executable in NS with `-p` parameters ('name:=value'), and yield the probe
-    (made after rclpy.init) once the node reports 'unconfigured'; afterwards kill it and check
-    that its output holds no traceback."""
+    (made after rclpy.init; its `process` is the node's Popen) once the node reports `state`;
+    afterwards kill it and check that its output holds no traceback."""
     rclpy.init()
     arguments = [str(BIN / executable), '--ros-args', '-r', f'__ns:={NS}']
     for parameter in parameters:
@@ -134,8 +134,9 @@ def node_process(executable, make_probe, log_path, *parameters):
     with open(log_path, 'w') as log:
         process = subprocess.Popen(arguments, stdout=log, stderr=subprocess.STDOUT)
     probe = make_probe()
+    probe.process = process
     try:
-        assert probe.state() == 'unconfigured'
+        assert probe.state() == state
         yield probe
     finally:
         probe.node.destroy_node()

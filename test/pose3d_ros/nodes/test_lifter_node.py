@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy
 from rclpy.duration import Duration
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
@@ -21,7 +22,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pose3d_ros import images, messages
 from pose3d_ros.camera import project
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
-from pose3d_ros.nodes.lifter import DIAGNOSTIC_KEYS, PERSON_PALETTE, Intrinsics, intrinsics_from_camera_info
+from pose3d_ros.nodes.lifter import (DIAGNOSTIC_KEYS, DROP_REASONS, PERSON_PALETTE, Intrinsics, SequenceGaps,
+                                     intrinsics_from_camera_info)
 from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
 from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
@@ -479,26 +481,168 @@ def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(pro
     probe.lift_one('the good frame after the malformed ones')
     assert not any(probe.lifted(stamp) for stamp in (*early, nameless))
 
-    # A camera_info with fx = 0 invalidates the intrinsics until a valid one arrives.
+    # A camera_info with fx = 0 is rejected, and does not displace the valid intrinsics.
     uncalibrated = pinhole_camera_info(1000.0, 1280, 720)
     uncalibrated.k[0] = 0.0
     probe.publish_camera_info(uncalibrated)
     probe.spin_until(lambda: probe.logged(
         f'rejected a message on {NS}/camera_info: CameraInfo.k has focal length fx=0, fy=1000'), 5.0,
         'the fx = 0 log line')
-    blind = probe.publish_frame()
-    probe.spin_until(lambda: probe.logged('dropping frames: no valid camera_info on '
-                                          f'{NS}/camera_info (invalid: CameraInfo.k has focal length fx=0'),
-                     5.0, 'the frame dropped for the invalid camera_info')
-    probe.lift_one('a skeleton once camera_info is valid again')
-    assert not probe.lifted(blind)
+    probe.wait_output(probe.publish_frame(), 'a frame lifted with the last valid intrinsics')
 
     # Diagnostics count what was rejected and dropped: both arrays of the nameless frame, the
     # camera_info; the 7 malformed or unpaired people (both holders of the duplicate id).
     values = probe.next_diagnostics()
     assert int(values['messages rejected']) == 3 and int(values['people rejected']) == 7
-    # The blind frame and the early ones that reached the lifter (best effort may lose a first one).
-    assert 2 <= int(values['frames dropped (no camera_info)']) <= len(early) + 1
+    assert int(values['messages dropped: invalid header']) == 2
+    assert int(values['messages dropped: invalid camera_info']) == 1
+    # The early frames that reached the lifter (best effort may lose a first one), both arrays each.
+    frames_dropped = int(values['frames dropped (no camera_info)'])
+    assert 1 <= frames_dropped <= len(early)
+    assert int(values['messages dropped: no camera_info']) == 2 * frames_dropped
+
+
+FUZZ_SEED, FUZZ_FRAMES, FUZZ_PER_FRAME = 17, 60, 5  # valid frames, malformed messages around each
+FUZZ_PERIOD_S = 0.005  # at most, between messages: ~200 messages a second, the valid frames at ~30 Hz
+
+
+def _nameless(header):
+    return Header(stamp=header.stamp, frame_id='')
+
+
+def _time_msg(sec, nanosec):
+    msg = Header().stamp
+    msg.sec, msg.nanosec = sec, nanosec
+    return msg
+
+
+def _malformed_keypoints_people(header, rng):
+    """Keypoints2D that the lifter cannot use, one of several kinds."""
+    person = keypoints(header, int(rng.integers(0, 5)))
+    kind = rng.integers(4)
+    if kind == 0:
+        person.x[int(rng.integers(16))] = float('nan')
+    elif kind == 1:
+        return keypoints(header, person.id, PIXELS[:3], [0, 1, 2])
+    elif kind == 2:
+        person.header = Header(stamp=header.stamp, frame_id='another_frame')
+    else:
+        person.confidence = person.confidence[:5]
+    return person
+
+
+def _malformed_ranking_people(header, rng):
+    person = ranking(header, int(rng.integers(0, 5)))
+    kind = rng.integers(3)
+    if kind == 0:
+        person.num_joints = 15
+    elif kind == 1:
+        person.probabilities[int(rng.integers(256))] = 1.5
+    else:
+        person.ranking[int(rng.integers(256))] = 0.3
+    return person
+
+
+def _malformed_camera_info(rng):
+    info = pinhole_camera_info(1000.0, 1280, 720)
+    kind = rng.integers(4)
+    if kind == 0:
+        info.k[0] = 0.0
+    elif kind == 1:
+        info.k[4] = float('inf')
+    elif kind == 2:
+        info.d = [0.1, 0.0, 0.0]
+    else:
+        info.distortion_model, info.d = 'rational_polynomial', [0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0]
+    return info
+
+
+def malformed_message(header, rng):
+    """A seeded malformed message -> (publisher kind, message, the lifter's drop reason); `header`
+    is a valid frame's (its stamp, or none at all, is reused half of the time)."""
+    kind = ('keypoints', 'ranking', 'camera_info')[rng.integers(3)]
+    if kind == 'camera_info':
+        return kind, _malformed_camera_info(rng), 'invalid camera_info'
+    array_type, person = {'keypoints': (Keypoints2DArray, _malformed_keypoints_people),
+                          'ranking': (DepthRankingArray, _malformed_ranking_people)}[kind]
+    problem = rng.integers(4)
+    if problem == 0:  # every person malformed
+        people = [person(header, rng) for _ in range(int(rng.integers(1, 3)))]
+        return kind, array_type(header=header, people=people), 'no valid people'
+    bad = {1: _nameless(header), 2: Header(stamp=_time_msg(-int(rng.integers(1, 10**6)), 0), frame_id=FRAME_ID),
+           3: Header(stamp=_time_msg(int(header.stamp.sec), 10**9 + int(rng.integers(10**6))), frame_id=FRAME_ID)}
+    people = [keypoints(bad[problem]) if kind == 'keypoints' else ranking(bad[problem])]
+    return kind, array_type(header=bad[problem], people=people), 'invalid header'
+
+
+def test_fuzz_malformed_neighbours_never_cost_a_valid_frame_and_every_drop_is_counted(probe):
+    """Seeded fuzz: malformed keypoints_2d, ranking and camera_info messages interleaved with valid
+    frames, many carrying a valid frame's stamp: every valid frame is lifted (as its own: id 0),
+    every malformed message is counted once under its drop reason, and the node lives on."""
+    probe.bring_up(fresh=True)
+    probe.lift_one('a first frame')
+    before = probe.next_diagnostics()
+    rng = np.random.default_rng(FUZZ_SEED)
+    publish = {kind: publisher.publish for kind, publisher in probe.publishers.items()}
+    sent, valid_stamps = {}, []
+    for _ in range(FUZZ_FRAMES):
+        header = probe.header()
+        valid = [('keypoints', Keypoints2DArray(header=header, people=[keypoints(header)])),
+                 ('ranking', DepthRankingArray(header=header, people=[ranking(header)]))]
+        bad = [malformed_message(header, rng) for _ in range(FUZZ_PER_FRAME)]
+        # The valid arrays in order, the malformed ones before, between and after them.
+        slots = rng.integers(0, 3, len(bad))
+        around = [[(kind, msg) for (kind, msg, _), slot in zip(bad, slots) if slot == k] for k in range(3)]
+        for kind, msg in around[0] + valid[:1] + around[1] + valid[1:] + around[2]:
+            publish[kind](msg)
+            rclpy.spin_once(probe.node, timeout_sec=FUZZ_PERIOD_S)
+        for _, _, reason in bad:
+            sent[reason] = sent.get(reason, 0) + 1
+        valid_stamps.append(Time.from_msg(header.stamp).nanoseconds)
+    probe.spin_until(lambda: all(probe.lifted(stamp) for stamp in valid_stamps), 5.0,
+                     f'the valid frames ({sum(map(probe.lifted, valid_stamps))} of {len(valid_stamps)} lifted)')
+    assert all([person.id for person in probe.output(stamp).people] == [0] for stamp in valid_stamps)
+
+    # A valid array that arrives after one of its stamp with a malformed person supersedes it;
+    # one that comes after the valid one, before or after the frame completed, is dropped.
+    def with_a_malformed_person(header):
+        return Keypoints2DArray(header=header, people=[keypoints(header, 7), _malformed_keypoints_people(header, rng)])
+
+    late_ones = {'superseded': 1, 'duplicate stamp': 1, 'late': 1}
+    for first_partial in (True, False):
+        header = probe.header()
+        arrays = [with_a_malformed_person(header), Keypoints2DArray(header=header, people=[keypoints(header)])]
+        for array in arrays if first_partial else arrays[::-1]:
+            probe.publish('keypoints', array)
+        probe.publish('ranking', DepthRankingArray(header=header, people=[ranking(header)]))
+        stamp = Time.from_msg(header.stamp).nanoseconds
+        probe.wait_output(stamp, 'the frame with a second keypoints_2d')
+        assert [person.id for person in probe.output(stamp).people] == [0]
+    probe.publish('keypoints', with_a_malformed_person(header))  # after its frame
+
+    after = probe.next_diagnostics()
+    dropped = {reason: int(after[f'messages dropped: {reason}']) - int(before[f'messages dropped: {reason}'])
+               for reason in DROP_REASONS}
+    expected = {reason: sent.get(reason, 0) + late_ones.get(reason, 0) for reason in DROP_REASONS}
+    print(f'\nfuzz: {sum(sent.values())} malformed messages among {FUZZ_FRAMES} valid frames, dropped by reason: '
+          f'{ {reason: count for reason, count in dropped.items() if count} }')
+    assert dropped == expected
+    assert sum(dropped.values()) == sum(sent.values()) + len(late_ones)
+    assert int(after['messages rejected']) - int(before['messages rejected']) == sum(sent.values())
+    assert probe.state() == 'active' and probe.process.poll() is None
+
+
+def test_sequence_gaps_count_the_messages_a_subscription_missed():
+    def info(gid, number):
+        return {'publication_sequence_number': number, 'publisher_gid': {'data': bytes([gid] * 16)}}
+
+    gaps = SequenceGaps()
+    # A first message from each publisher only starts its count; then the gaps of each, apart.
+    assert [gaps.missed(info(gid, number)) for gid, number in ((1, 5), (2, 40), (1, 6), (1, 9), (2, 41), (2, 45))] \
+        == [0, 0, 0, 2, 0, 3]
+    # Where the middleware does not number messages (rmw's "unsupported", or none): nothing seen.
+    assert gaps.missed(info(3, 2**64 - 1)) == gaps.missed(info(3, 0)) == gaps.missed(info(1, 2**64 - 1)) == 0
+    assert gaps.missed(info(1, 10)) == 0
 
 
 def test_camera_info_layout_binning_and_refusals():
