@@ -22,6 +22,7 @@ from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 AT_CONFIGURE = ' Read at configure (cleanup + configure to change it).'
 SPIN_TIMEOUT_S = 0.1  # the longest a stop signal waits for the executor between callbacks
 STOP_TIMEOUT_S = 0.3  # the longest a stop waits for the callback in progress (a configure loading networks)
+DEFAULT_LOG_PERIOD_S = 5.0  # seconds: each input problem is logged at most once per period
 SIGNAL_POLL_S = 0.05  # how often the main thread of `spin` looks for a stop signal
 
 
@@ -179,7 +180,7 @@ class InferenceNode(LifecycleNode):
                 'Folder of a model bundle (pose3d_export_onnx: ONNX files and manifest.json, each file\'s '
                 'sha256 checked) whose networks run instead of the checkpoints, with the onnxruntime or '
                 'tensorrt backend and no PyTorch; empty: the checkpoints.' + AT_CONFIGURE)
-        declare(self, 'log_period_s', 5.0,
+        declare(self, 'log_period_s', DEFAULT_LOG_PERIOD_S,
                 'Each kind of input problem (its reason, e.g. image_truncated) is logged at most once per '
                 'this many seconds, with the number held back since.' + AT_CONFIGURE,
                 0.0, 3600.0)
@@ -187,7 +188,7 @@ class InferenceNode(LifecycleNode):
                                  'The executable configures and activates the node at start.', read_only=True)
         self._lock = threading.RLock()
         self.transition_in_progress = None
-        self._warnings = RateLimitedWarnings(self.get_logger(), 5.0)
+        self._warnings = RateLimitedWarnings(self.get_logger(), DEFAULT_LOG_PERIOD_S)
         self._publishers_out = []
 
     def _param(self, name):

@@ -22,6 +22,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from pose3d_ros import images, messages
 from pose3d_ros.camera import project
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
+from pose3d_ros.nodes.lifecycle import DEFAULT_LOG_PERIOD_S
 from pose3d_ros.nodes.lifter import (DIAGNOSTIC_KEYS, DROP_REASONS, PERSON_PALETTE, Intrinsics, SequenceGaps,
                                      intrinsics_from_camera_info)
 from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
@@ -426,10 +427,19 @@ def test_lifecycle_cycles_twice_and_is_silent_when_inactive(probe):
     probe.bring_up()
 
 
-def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(probe):
-    # Warnings are rate-limited by reason (one per log_period_s): this test reads every one.
+@pytest.fixture
+def every_warning_logged(probe):
+    """Warnings are rate-limited by reason (one per log_period_s): no limit for a test that reads
+    every one, and the default back afterwards (logging each of a flood of rejections slows the
+    node down enough to lose frames in the fuzz test)."""
     probe.to_unconfigured()
     probe.set_parameters_(log_period_s=0.0)
+    yield
+    probe.to_unconfigured()
+    probe.set_parameters_(log_period_s=DEFAULT_LOG_PERIOD_S)
+
+
+def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(probe, every_warning_logged):
     probe.bring_up(fresh=True)  # no camera_info yet, log rate limits reset
 
     # Before any camera_info: dropped, and the warning names the topic.
