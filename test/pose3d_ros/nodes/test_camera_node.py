@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -29,7 +28,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from pose3d_ros import images, messages
+from pose3d_ros import messages
 from pose3d_ros.images import compressed_msg, image_to_msg
 from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
@@ -39,11 +38,11 @@ from pose3d_ros.skeleton import DETECTED_JOINTS
 HERE = Path(__file__).parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 from photos import TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
-from compressed_samples import claiming  # noqa: E402
 from lifecycle_probe import NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
+from malformed import (CODEC_LINE_STARTS, COMPRESSED_FUZZ, FRAME_ID, RAW_FUZZ, compressed_bases,  # noqa: E402
+                       compressed_mutant, expected_reason, raw_mutant)
 from random_networks import write_networks  # noqa: E402
 
-FRAME_ID = 'test_optical_frame'
 RGB = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
 # The person annotated in TWO_PEOPLE_PHOTO (test_mpii.json; the other person is not annotated):
 # the box around their MPII joints.
@@ -407,101 +406,6 @@ def test_malformed_images_are_rejected_and_named_and_the_node_keeps_running(prob
 FUZZ_SEED = 17
 FUZZ_MALFORMED_PER_TRANSPORT = 150
 FUZZ_VALID_EVERY = 5  # a valid frame after every this many malformed ones
-# Raw mutations -> the reason each must be rejected for.
-RAW_FUZZ = {
-    'bad encoding': 'image_encoding', 'zero size': 'image_size', 'odd yuv422 width': 'image_size',
-    'short step': 'image_step', 'truncated data': 'image_truncated', 'huge claim': 'image_too_large',
-    'negative stamp': 'negative_stamp'}
-# Compressed mutations -> the reasons they may be rejected for; None: a mutant of the kind may
-# decode without a complaint (a JPEG claiming a size with as many 16x16 blocks as its data holds,
-# a bit flip libjpeg gets through): not malformed as far as anyone can tell, so not sent.
-ANY = {*images.REJECTION_REASONS, None}
-COMPRESSED_FUZZ = {
-    'not an image': {'image_encoding'}, 'compressed depth': {'image_encoding'},
-    'jpeg without frame header': {'image_header'}, 'jpeg cut': {'image_truncated'},
-    'jpeg cut, end marker appended': {'image_truncated', 'image_decode'}, 'png cut': {'image_truncated', 'image_decode'},
-    'png cut, IEND appended': {'image_truncated', 'image_decode'}, 'png header bit flip': {'image_header'},
-    'size claim': {'image_too_large', 'image_implausible', 'image_truncated', 'image_decode', None},
-    'implausible size claim': {'image_implausible'}, 'jpeg header bit flip': ANY,
-    'negative stamp': {'negative_stamp'}}
-CODEC_LINE_STARTS = ('Corrupt JPEG data', 'Premature end of JPEG file', 'libpng', 'libjpeg')
-
-
-def _bit_flipped(data, start, end, rng):
-    data = bytearray(data)
-    data[int(rng.integers(start, end))] ^= 1 << int(rng.integers(8))
-    return bytes(data)
-
-
-def _raw_mutant(kind, header, rng):
-    width, height = int(rng.integers(2, 40)), int(rng.integers(2, 40))
-    encoding, step, size = 'rgb8', width * 3, width * 3 * height
-    if kind == 'bad encoding':
-        encoding = str(rng.choice(['weird16', '', 'RGB8', 'rgb16', '32FC1', 'jpeg', 'bgr8 ']))
-    elif kind == 'zero size':
-        width, height = (0, height) if rng.integers(2) else (width, 0)
-    elif kind == 'odd yuv422 width':
-        width, encoding = width | 1, 'yuv422'
-        step = width * 2
-        size = step * height
-    elif kind == 'short step':
-        step = int(rng.integers(0, width * 3))
-    elif kind == 'truncated data':
-        size = int(rng.integers(0, step * height))
-    elif kind == 'huge claim':
-        width, height = int(rng.integers(7000, 2**32)), int(rng.integers(7000, 2**32))
-        step, size = width * 3 % 2**32, 64
-    elif kind == 'negative stamp':
-        header.stamp.sec = -int(rng.integers(1, 2**31))
-    msg = Image(header=header, width=width, height=height, encoding=encoding, step=step)
-    msg.data = array.array('B', bytes(size))
-    return msg
-
-
-def _compressed_mutant(kind, header, rng, bases):
-    jpeg, png = bases['jpeg'], bases['png']
-    fmt, data = 'jpeg', jpeg
-    if kind == 'not an image':
-        data = bytes([int(rng.integers(0x00, 0x80))]) + rng.bytes(int(rng.integers(0, 300)))
-    elif kind == 'compressed depth':
-        fmt, data = '16UC1; compressedDepth png', png
-    elif kind == 'jpeg without frame header':
-        data = jpeg[:2] + b'\0' + rng.bytes(int(rng.integers(0, 2000)))
-    elif kind == 'jpeg cut':
-        data = jpeg[:int(rng.integers(len(jpeg) // 4, 3 * len(jpeg) // 4))]
-    elif kind == 'jpeg cut, end marker appended':
-        data = jpeg[:int(rng.integers(len(jpeg) // 4, 3 * len(jpeg) // 4))] + b'\xff\xd9'
-    elif kind == 'png cut':
-        fmt, data = 'png', png[:int(rng.integers(8, len(png) - 12))]
-    elif kind == 'png cut, IEND appended':
-        fmt, data = 'png', png[:int(rng.integers(40, len(png) - 12))] + png[-12:]
-    elif kind == 'png header bit flip':
-        fmt, data = 'png', _bit_flipped(png, 16, 29, rng)  # IHDR's fields
-    elif kind == 'size claim':
-        fmt = str(rng.choice(['jpeg', 'png']))
-        width, height = (int(v) for v in np.exp(rng.uniform(0, np.log(65535), 2)))  # all scales alike
-        data = claiming(jpeg if fmt == 'jpeg' else png, width, height)
-    elif kind == 'implausible size claim':  # 4 to 36 Mpx, in a few kB
-        data = claiming(jpeg, *(int(v) for v in rng.integers(2000, 6000, 2)))
-    elif kind == 'jpeg header bit flip':
-        sof = jpeg.index(b'\xff\xc0')
-        data = _bit_flipped(jpeg, sof + 4, sof + 19, rng)  # precision, size, components
-    elif kind == 'negative stamp':
-        header.stamp.sec = -int(rng.integers(1, 2**31))
-    msg = CompressedImage(header=header, format=fmt)
-    msg.data = array.array('B', data)
-    return msg
-
-
-def _expected_reason(msg, transport):
-    """The reason the node must give for `msg` (its checks run here), None if it is valid."""
-    if msg.header.stamp.sec < 0:
-        return 'negative_stamp'
-    try:
-        (images.rgb_from_image_msg if transport == 'raw' else images.rgb_from_compressed_msg)(msg)
-    except images.ImageRejected as error:
-        return error.reason
-    return None
 
 
 def _counters(values):
@@ -522,9 +426,7 @@ def test_fuzz_malformed_messages_are_counted_by_reason_and_valid_frames_go_throu
     what was sent for it. Valid frames are never dropped: each is the last message until it
     comes out. Reliable QoS with a deep history: DDS loses none."""
     rng = np.random.default_rng(FUZZ_SEED)
-    small = cv2.GaussianBlur(np.random.default_rng(FUZZ_SEED).integers(0, 256, (72, 96, 3), dtype=np.uint8),
-                             (0, 0), 1.5)
-    bases = {fmt: bytes(compressed_msg(Header(), small, fmt).data) for fmt in ('jpeg', 'png')}
+    bases = compressed_bases(FUZZ_SEED)
     output_lines_before = len(Path(probe.output).read_text().splitlines())
     summary, started, reasons_sent = [], time.monotonic(), set()
     for transport, kinds in (('raw', RAW_FUZZ), ('compressed', COMPRESSED_FUZZ)):
@@ -535,9 +437,9 @@ def test_fuzz_malformed_messages_are_counted_by_reason_and_valid_frames_go_throu
         names = list(kinds)
         while sum(sent.values()) < FUZZ_MALFORMED_PER_TRANSPORT:
             kind = names[int(rng.integers(len(names)))]
-            msg = (_raw_mutant if transport == 'raw' else _compressed_mutant)(kind, probe.header(), rng, *(
+            msg = (raw_mutant if transport == 'raw' else compressed_mutant)(kind, probe.header(), rng, *(
                 () if transport == 'raw' else (bases,)))
-            reason = _expected_reason(msg, transport)
+            reason = expected_reason(msg, transport)
             allowed = {kinds[kind]} if transport == 'raw' else kinds[kind]
             assert reason in allowed, (kind, reason)
             if reason is None:

@@ -20,20 +20,18 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import Marker, MarkerArray
 
 from pose3d_ros import images, messages
-from pose3d_ros.camera import project
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skeleton3DArray
 from pose3d_ros.nodes.lifecycle import DEFAULT_LOG_PERIOD_S
 from pose3d_ros.nodes.lifter import (DIAGNOSTIC_KEYS, DROP_REASONS, PERSON_PALETTE, Intrinsics, SequenceGaps,
                                      intrinsics_from_camera_info)
-from pose3d_ros.nodes.skeleton_replay import pinhole_camera_info
-from pose3d_ros.ranking import ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
 from lifecycle_probe import BIN, NS, LifecycleProbe, node_process, stamp_ns  # noqa: E402
+from malformed import (FRAME_ID, JOINTS_MM, PIXELS, camera_info, keypoints,  # noqa: E402
+                       malformed_keypoints_person, malformed_lifter_message, ranking)
 
-FRAME_ID = 'test_optical_frame'
 # The shipped DPNet (trained on Human3.6M) on the replay's procedural walker, measured: 54 mm mean,
 # 46-67 mm per frame over the clip's first second (what this test sees; the whole clip: 47 mm mean,
 # 38-67 mm). Bounds ~1.5x those.
@@ -42,29 +40,10 @@ MEAN_MPJPE_BOUND_MM, FRAME_MPJPE_BOUND_MM = 80.0, 100.0
 # the walker's: a few per cent).
 ROOT_ERROR_BOUND = 0.10
 
-# A person 4 m in front of a 1000 px pinhole camera, for the probe's own frames.
-_JOINTS_MM = np.array([[0, 0, 4000], [-130, 10, 4000], [-130, 460, 4050], [-130, 900, 4000],
-                       [130, 10, 4000], [130, 460, 3950], [130, 900, 4000], [0, -230, 4010],
-                       [0, -480, 4000], [0, -580, 3940], [0, -700, 3980], [165, -450, 4010],
-                       [180, -170, 4000], [190, 80, 3950], [-165, -450, 4010], [-180, -170, 4000],
-                       [-190, 80, 4050]], dtype=float)
-PIXELS = project(_JOINTS_MM[DETECTED_JOINTS], (1000.0, 1000.0), (640.0, 360.0))
-RANKING_P = ranking_matrix(_JOINTS_MM[DETECTED_JOINTS, 2], 20.0)
 # The same person mirrored left-right (their left limbs on the image's left): a second person
 # whose pose differs, for the frames with several people.
 MIRRORED_PIXELS = PIXELS * (-1, 1) + (2 * 640.0 - 300, 0)
 MARKERS_PER_PERSON = NUM_JOINTS + 1  # joints, bones
-
-
-def keypoints(header, person_id=0, pixels=PIXELS, joint_indices=DETECTED_JOINTS):
-    pixels = np.asarray(pixels)
-    return messages.keypoints_msg(header, person_id, 0.9, (*pixels.min(0), *pixels.max(0)), joint_indices, pixels,
-                                  np.ones(len(pixels)), (500, 0, 300, 300))
-
-
-def ranking(header, person_id=0, joint_indices=DETECTED_JOINTS):
-    count = len(joint_indices)
-    return messages.ranking_msg(header, person_id, joint_indices, RANKING_P[:count, :count], 0.1)
 
 
 class Probe(LifecycleProbe):
@@ -121,7 +100,7 @@ class Probe(LifecycleProbe):
         return Time.from_msg(header.stamp).nanoseconds
 
     def publish_camera_info(self, msg=None):
-        msg = msg or pinhole_camera_info(1000.0, 1280, 720)
+        msg = msg or camera_info()
         msg.header = Header(stamp=self.node.get_clock().now().to_msg(), frame_id=FRAME_ID)
         self.publish('camera_info', msg)
 
@@ -292,7 +271,7 @@ def test_several_people_are_lifted_with_their_ids_and_people_who_left_disappear(
     roots = {i: drawn[f'person_{i}/joints', 0].pose.position for i in (1, 4, 9)}
     placed = {s.id: messages.skeleton_from_msg(s).root for s in skeletons.people}
     assert all(roots[i] == skeletons.people[k].root_position for k, i in enumerate((1, 4, 9)))
-    np.testing.assert_allclose(placed[9], _JOINTS_MM[ROOT] / 1000, atol=0.15 * 4.0)  # the lifter's scale
+    np.testing.assert_allclose(placed[9], JOINTS_MM[ROOT] / 1000, atol=0.15 * 4.0)  # the lifter's scale
     assert placed[9][0] - placed[1][0] == pytest.approx(400 / 1000 * placed[9][2], rel=0.05)
 
     # Next frame: only id 4 is left; DELETEALL first, so ids 1 and 9 vanish from RViz at once.
@@ -492,7 +471,7 @@ def test_malformed_people_are_rejected_and_named_while_the_others_are_lifted(pro
     assert not any(probe.lifted(stamp) for stamp in (*early, nameless))
 
     # A camera_info with fx = 0 is rejected, and does not displace the valid intrinsics.
-    uncalibrated = pinhole_camera_info(1000.0, 1280, 720)
+    uncalibrated = camera_info()
     uncalibrated.k[0] = 0.0
     probe.publish_camera_info(uncalibrated)
     probe.spin_until(lambda: probe.logged(
@@ -516,75 +495,6 @@ FUZZ_SEED, FUZZ_FRAMES, FUZZ_PER_FRAME = 17, 60, 5  # valid frames, malformed me
 FUZZ_PERIOD_S = 0.005  # at most, between messages: ~200 messages a second, the valid frames at ~30 Hz
 
 
-def _nameless(header):
-    return Header(stamp=header.stamp, frame_id='')
-
-
-def _time_msg(sec, nanosec):
-    msg = Header().stamp
-    msg.sec, msg.nanosec = sec, nanosec
-    return msg
-
-
-def _malformed_keypoints_people(header, rng):
-    """Keypoints2D that the lifter cannot use, one of several kinds."""
-    person = keypoints(header, int(rng.integers(0, 5)))
-    kind = rng.integers(4)
-    if kind == 0:
-        person.x[int(rng.integers(16))] = float('nan')
-    elif kind == 1:
-        return keypoints(header, person.id, PIXELS[:3], [0, 1, 2])
-    elif kind == 2:
-        person.header = Header(stamp=header.stamp, frame_id='another_frame')
-    else:
-        person.confidence = person.confidence[:5]
-    return person
-
-
-def _malformed_ranking_people(header, rng):
-    person = ranking(header, int(rng.integers(0, 5)))
-    kind = rng.integers(3)
-    if kind == 0:
-        person.num_joints = 15
-    elif kind == 1:
-        person.probabilities[int(rng.integers(256))] = 1.5
-    else:
-        person.ranking[int(rng.integers(256))] = 0.3
-    return person
-
-
-def _malformed_camera_info(rng):
-    info = pinhole_camera_info(1000.0, 1280, 720)
-    kind = rng.integers(4)
-    if kind == 0:
-        info.k[0] = 0.0
-    elif kind == 1:
-        info.k[4] = float('inf')
-    elif kind == 2:
-        info.d = [0.1, 0.0, 0.0]
-    else:
-        info.distortion_model, info.d = 'rational_polynomial', [0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0]
-    return info
-
-
-def malformed_message(header, rng):
-    """A seeded malformed message -> (publisher kind, message, the lifter's drop reason); `header`
-    is a valid frame's (its stamp, or none at all, is reused half of the time)."""
-    kind = ('keypoints', 'ranking', 'camera_info')[rng.integers(3)]
-    if kind == 'camera_info':
-        return kind, _malformed_camera_info(rng), 'invalid camera_info'
-    array_type, person = {'keypoints': (Keypoints2DArray, _malformed_keypoints_people),
-                          'ranking': (DepthRankingArray, _malformed_ranking_people)}[kind]
-    problem = rng.integers(4)
-    if problem == 0:  # every person malformed
-        people = [person(header, rng) for _ in range(int(rng.integers(1, 3)))]
-        return kind, array_type(header=header, people=people), 'no valid people'
-    bad = {1: _nameless(header), 2: Header(stamp=_time_msg(-int(rng.integers(1, 10**6)), 0), frame_id=FRAME_ID),
-           3: Header(stamp=_time_msg(int(header.stamp.sec), 10**9 + int(rng.integers(10**6))), frame_id=FRAME_ID)}
-    people = [keypoints(bad[problem]) if kind == 'keypoints' else ranking(bad[problem])]
-    return kind, array_type(header=bad[problem], people=people), 'invalid header'
-
-
 def test_fuzz_malformed_neighbours_never_cost_a_valid_frame_and_every_drop_is_counted(probe):
     """Seeded fuzz: malformed keypoints_2d, ranking and camera_info messages interleaved with valid
     frames, many carrying a valid frame's stamp: every valid frame is lifted (as its own: id 0),
@@ -599,7 +509,7 @@ def test_fuzz_malformed_neighbours_never_cost_a_valid_frame_and_every_drop_is_co
         header = probe.header()
         valid = [('keypoints', Keypoints2DArray(header=header, people=[keypoints(header)])),
                  ('ranking', DepthRankingArray(header=header, people=[ranking(header)]))]
-        bad = [malformed_message(header, rng) for _ in range(FUZZ_PER_FRAME)]
+        bad = [malformed_lifter_message(header, rng) for _ in range(FUZZ_PER_FRAME)]
         # The valid arrays in order, the malformed ones before, between and after them.
         slots = rng.integers(0, 3, len(bad))
         around = [[(kind, msg) for (kind, msg, _), slot in zip(bad, slots) if slot == k] for k in range(3)]
@@ -616,7 +526,7 @@ def test_fuzz_malformed_neighbours_never_cost_a_valid_frame_and_every_drop_is_co
     # A valid array that arrives after one of its stamp with a malformed person supersedes it;
     # one that comes after the valid one, before or after the frame completed, is dropped.
     def with_a_malformed_person(header):
-        return Keypoints2DArray(header=header, people=[keypoints(header, 7), _malformed_keypoints_people(header, rng)])
+        return Keypoints2DArray(header=header, people=[keypoints(header, 7), malformed_keypoints_person(header, rng)])
 
     late_ones = {'superseded': 1, 'duplicate stamp': 1, 'late': 1}
     for first_partial in (True, False):
