@@ -88,12 +88,13 @@ from pose3d_ros.root import refine_with_depth
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 from pose3d_ros.smoothing import TrackSmoother
 
-# Inputs: best effort is compatible with reliable and best-effort publishers alike. Depth 10 per
-# topic: one message takes the node at most ~10 ms (a lift on 2 CPU cores), so at the fuzz test's
-# rates (30 valid frames a second, ~100 messages a second on each topic with the malformed ones)
-# fewer than 2 wait at a time and the queue holds a 100 ms stall of the executor (measured: no
-# message lost there). What overflows is counted ('lost in queue or transport').
-INPUT_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
+# Inputs: best effort is compatible with reliable and best-effort publishers alike. Depth 100 per
+# topic (about 1 s of the fuzz rates: 30 valid frames a second, ~100 messages a second on each
+# topic with the malformed ones; the arrays are small): one message takes the node at most ~10 ms,
+# so few wait at a time, and the queue holds the stalls a busy 2-core machine gives the executor.
+# Depth 10 (a 100 ms stall) lost 2 valid frames in each of two 10-minute bench/fuzz_soak.py runs.
+# What still overflows is counted ('lost in queue or transport').
+INPUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
 OUTPUT_DEPTH = 10
 # tf2 broadcasters' queue depth (tf2_ros.TransformBroadcaster).
 TF_DEPTH = 100
