@@ -14,7 +14,8 @@ cross-entropy on sigmoid(F_i - F_j) against the ranking (ties 0.5). Renders come
 training subjects; periodic evaluation uses held-out renders of data.eval_subjects. With
 data.photo_share above 0, that share of the hourglass's training items are augmented person crops
 of the LSP Extended training split (training/datasets/photo_crops.py; unannotated joints weigh 0
-in the loss), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed crops of its
+in the loss, or data.teacher_weight where the BlazePose teacher's landmark cache, data.teacher,
+places them), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed crops of its
 validation split (eval_lsp_pck in history.jsonl). Run folders, checkpoints, resume and seeds
 follow the lifter's rules (training/experiment.py).
 """
@@ -25,6 +26,7 @@ import torch
 from torch.nn import functional
 
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.models import hourglass as hourglass_model
 from pose3d_ros.models import prcnn as prcnn_model
 from pose3d_ros.heatmaps import HEATMAP_STRIDE
@@ -33,9 +35,10 @@ from pose3d_ros.models.prcnn import build_prcnn, pair_logits
 from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
 from training.datasets.keypoints import load_lsp
-from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, lsp_validation_crops
+from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, lsp_validation_crops, teacher_joints
 from training.datasets.renders import RenderedPoses, load_poses
 from training.evaluate_image_models import evaluate_hourglass, evaluate_photo_crops, evaluate_prcnn
+from training.fit_joint_regressor import read_landmark_cache
 
 NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT),
             'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT)}
@@ -68,6 +71,10 @@ DEFAULTS = {
         'photo_shift': 0.1,                   # crop centre +- this x the side
         'photo_flip': 0.5,                    # probability of a mirrored crop (left/right swapped)
         'photo_colour': 0.3,                  # brightness, contrast, saturation x 1 +- this
+        # The BlazePose teacher for joints the photos do not annotate: pose3d_fit_joint_regressor's
+        # landmark cache of the training split (.npz), or None for annotated joints only.
+        'teacher': None,
+        'teacher_weight': 0.5,                # the loss weight of a teacher's joint (annotated: 1)
     },
     'train': {
         'epochs': 10,
@@ -102,6 +109,8 @@ def load_config(path, overrides=()):
         photo_augmentation(data)
     except (TypeError, ValueError) as error:
         raise ValueError(f'{path}: data.photo_*: {error}') from None
+    if not 0 <= data['teacher_weight'] <= 1:
+        raise ValueError(f'{path}: data.teacher_weight must lie in [0, 1], got {data["teacher_weight"]!r}')
     return config
 
 
@@ -193,13 +202,22 @@ def datasets(config):
                                       data['eval_count'], seed=seed + 1, **common))
     if share > 0:
         photos = data['photos'] or DEFAULT_PHOTOS
-        train.append(PhotoCrops(load_lsp(photos, split='train'), data['input_size'], count,
-                                photo_augmentation(data), seed=seed + 2, heatmap_sigma=data['heatmap_sigma']))
+        images = load_lsp(photos, split='train')
+        train.append(PhotoCrops(images, data['input_size'], count, photo_augmentation(data), seed=seed + 2,
+                                heatmap_sigma=data['heatmap_sigma'], teacher=teacher(data, images),
+                                teacher_weight=data['teacher_weight']))
         held_out.append(lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
                                              data['heatmap_sigma']))
     if len(train) == 2:
         return Mixture(*train, share, count, seed=seed), held_out
     return train[0], held_out
+
+
+def teacher(data, images):
+    """The teacher's LSP joints for the training photos (teacher_joints), or None without data.teacher."""
+    if not data['teacher']:
+        return None
+    return teacher_joints(images, read_landmark_cache(data['teacher'], images), JointRegressor())
 
 
 def train(config, out, device='auto', progress=True):

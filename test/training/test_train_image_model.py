@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -11,6 +12,7 @@ from training import train_image_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+from photo_samples import photo  # noqa: E402
 
 needs_lspet = pytest.mark.skipif(not train_image_model.DEFAULT_PHOTOS.is_file(),
                                  reason=f'LSP Extended not found at {train_image_model.DEFAULT_PHOTOS}')
@@ -80,6 +82,20 @@ def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_
     assert resumed['history'] == straight['history']
 
 
+def test_the_teacher_comes_from_a_landmark_cache_of_every_training_photo(tmp_path):
+    images = [photo(tmp_path, name=f'{k}.png') for k in range(2)]
+    cache = tmp_path / 'landmarks.npz'
+    np.savez(cache, names=np.array(['0.png', '1.png']), landmarks=np.full((2, 33, 2), np.nan), done=np.array([True, True]))
+    assert train_image_model.teacher({'teacher': None}, images) is None
+    joints = train_image_model.teacher({'teacher': str(cache)}, images)
+    assert joints.shape == (2, 14, 2) and np.isnan(joints).all()  # nobody found: no teacher
+    np.savez(cache, names=np.array(['0.png']), landmarks=np.zeros((1, 33, 2)), done=np.array([True]))
+    with pytest.raises(ValueError, match=r'landmarks\.npz: no landmarks for 1 training photos \(e\.g\. 1\.png\)'):
+        train_image_model.teacher({'teacher': str(cache)}, images)
+    with pytest.raises(ValueError, match=r'missing\.npz: not a landmark cache'):
+        train_image_model.teacher({'teacher': str(tmp_path / 'missing.npz')}, images)
+
+
 def test_joint_weights_leave_unannotated_joints_out_of_the_loss():
     target, predicted = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
     weights = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
@@ -119,6 +135,8 @@ def test_config_errors_name_the_file_and_the_value(tmp_path):
         train_image_model.load_config(config_file(tmp_path, {'data': {'photo_share': 2}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: data\.photo_\*: augmentation scale must be 0 < low <= high, got \(1\.5, 1\.0\)"):
         train_image_model.load_config(config_file(tmp_path, {'data': {'photo_scale': [1.5, 1.0]}}, 'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.teacher_weight must lie in \[0, 1\], got -1"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'teacher_weight': -1}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) \['size'\] in 'data'"):
         train_image_model.load_config(config_file(tmp_path, {'data': {'size': 64}}, 'bad.yaml'))
     assert train_image_model.main(['--config', str(tmp_path / 'missing.yaml'), '--out', str(tmp_path / 'run')]) == 2

@@ -3,9 +3,11 @@
 A crop is the square around the annotated joints grown by the drpose3d front end's tracking
 margin (the box it crops in video mode), resized to the network's input size. The targets are
 Gaussian heatmaps of the DETECTED_JOINTS, formed from the 14 LSP joints by
-skeleton.LSP_TO_DETECTED (the pelvis and thorax are midpoints of the hips and shoulders); a joint
-whose LSP joints are not all annotated has weight 0, so the loss neither trains it nor teaches an
-empty map. Training items are augmented (scale, rotation, shift, horizontal flip with the left
+skeleton.LSP_TO_DETECTED (the pelvis and thorax are midpoints of the hips and shoulders), with a
+weight per joint in the loss: 1 where annotated; where not, the BlazePose teacher's joint (its
+landmarks through the shipped joint regressor) at a lower weight when given and the teacher's
+person agrees with the annotation, else 0, so the loss neither trains the joint nor teaches an
+empty map. A pelvis or thorax weighs what its lighter side does. Training items are augmented (scale, rotation, shift, horizontal flip with the left
 and right joints swapped, colour); item i of epoch e is drawn from the seed sequence
 [seed, e, i] alone, as for the renders, so a run resumes exactly for any worker count. Without
 augmentation item i is photo i's plain crop: the fixed evaluation set.
@@ -20,6 +22,12 @@ from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatma
 from pose3d_ros.inference.drpose3d import TRACKING_MARGIN
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training.datasets.keypoints import load_lsp
+from training.evaluate_2d import person_size
+
+# The teacher's joints of a photo are used when their median distance to the annotated ones is
+# at most this many person sizes (torso lengths): a found person who is someone else, or whose
+# left and right are exchanged, teaches nothing.
+TEACHER_AGREEMENT = 0.2
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,28 @@ class Augmentation:
             raise ValueError(f'augmentation out of range: {self}')
 
 
-def detected_joints(person):
-    """An AnnotatedPerson -> ((16, 2) DETECTED_JOINTS image pixels, (16,) bool: all the LSP joints
-    each is made of are annotated). Unannotated joints are 0, never NaN."""
-    joints = np.einsum('jk,kc->jc', LSP_TO_DETECTED, np.nan_to_num(person.joints))
-    known = ~((LSP_TO_DETECTED != 0) & ~person.annotated).any(axis=1)
-    return joints * known[:, None], known
+def teacher_joints(images, landmarks, regressor):
+    """(N, 33, 2) BlazePose landmarks of `images` (NaN: nobody found) and a
+    pose3d_ros.inference.blazepose.JointRegressor -> (N, 14, 2) the teacher's LSP joints, NaN for
+    a photo whose teacher disagrees with the annotation (TEACHER_AGREEMENT)."""
+    joints = np.einsum('jl,nlc->njc', regressor.lsp_weights, landmarks)
+    for row, image in enumerate(images):
+        person = image.people[0]
+        distances = np.linalg.norm(joints[row][person.annotated] - person.joints[person.annotated], axis=1)
+        if not np.median(distances) <= TEACHER_AGREEMENT * person_size(person):  # NaN: nobody found
+            joints[row] = np.nan
+    return joints
+
+
+def detected_joints(person, teacher=None, teacher_weight=0.0):
+    """An AnnotatedPerson [and the teacher's (14, 2) LSP joints] -> ((16, 2) DETECTED_JOINTS image
+    pixels, (16,) loss weights: 1 annotated, teacher_weight from the teacher, 0 neither; a joint
+    made of two LSP joints takes the smaller). Joints of weight 0 are 0, never NaN."""
+    lsp = np.where(person.annotated[:, None], person.joints, np.nan if teacher is None else teacher)
+    lsp_weights = np.where(person.annotated, 1.0, np.where(np.isfinite(lsp).all(axis=1), teacher_weight, 0.0))
+    weights = np.where(LSP_TO_DETECTED != 0, lsp_weights, np.inf).min(axis=1)
+    joints = np.einsum('jk,kc->jc', LSP_TO_DETECTED, np.nan_to_num(lsp))
+    return joints * (weights > 0)[:, None], weights
 
 
 def person_box(person, margin=TRACKING_MARGIN):
@@ -69,22 +93,31 @@ class PhotoCrops(torch.utils.data.Dataset):
     """Crops of annotated photos, one person per photo (the first annotated one).
 
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joint_weights (J,) float32 (1:
-    annotated, 0: not), joints_2d (J, 2) crop pixels (0 where not annotated) and torso_size (the
-    LSP PCK reference in crop pixels, NaN without both shoulder-hip pairs), J = DETECTED_JOINTS.
-    With `augmentation` there are `count` random items per epoch; without, one per photo.
+    annotated, teacher_weight: from the teacher, 0: neither), joints_2d (J, 2) crop pixels (0 where
+    the weight is 0) and torso_size (the LSP PCK reference in crop pixels, from the annotation; NaN
+    without a shoulder-to-opposite-hip pair), J = DETECTED_JOINTS. With `augmentation` there are
+    `count` random items per epoch; without, one per photo. teacher: None or (N, 14, 2) LSP joints
+    per image (teacher_joints; NaN rows where there is none).
     """
 
     def __init__(self, images, size=128, count=None, augmentation=None, seed=0, heatmap_sigma=1.0,
-                 margin=TRACKING_MARGIN):
+                 margin=TRACKING_MARGIN, teacher=None, teacher_weight=0.5):
         if size % HEATMAP_STRIDE:
             raise ValueError(f'image size must be a multiple of {HEATMAP_STRIDE}, got {size}')
+        if teacher is not None and np.shape(teacher) != (len(images), len(LSP_TO_DETECTED[0]), 2):
+            raise ValueError(f'teacher joints must have shape {(len(images), len(LSP_TO_DETECTED[0]), 2)}, '
+                             f'got {np.shape(teacher)}')
+        if not 0 <= teacher_weight <= 1:
+            raise ValueError(f'teacher_weight must lie in [0, 1], got {teacher_weight}')
         # A box needs two annotated joints apart; such photos have nothing to learn from anyway.
-        self.people = [(image, image.people[0]) for image in images
+        self.people = [(image, image.people[0], None if teacher is None else teacher[row])
+                       for row, image in enumerate(images)
                        if image.people and image.people[0].annotated.sum() >= 2
                        and person_box(image.people[0], margin)[1] > 0]
         if not self.people:
             raise ValueError(f'none of the {len(images)} photos has a person with two annotated joints')
         self.size, self.seed, self.heatmap_sigma, self.margin = int(size), int(seed), heatmap_sigma, margin
+        self.teacher_weight = float(teacher_weight)
         self.augmentation = augmentation
         self.count = int(count) if augmentation is not None else len(self.people)
         self.epoch = 0
@@ -115,23 +148,23 @@ class PhotoCrops(torch.utils.data.Dataset):
         if not 0 <= index < self.count:
             raise IndexError(f'item {index} of {self.count}')
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, person = self.people[rng.integers(len(self.people)) if self.augmentation else index]
+        image, person, teacher = self.people[rng.integers(len(self.people)) if self.augmentation else index]
         transform, flipped = self.crop_transform(rng, person)
         crop = warp_crop(image.read_image(), transform, self.size)
         if self.augmentation is not None and self.augmentation.colour:
             crop = jitter_colour(rng, crop, self.augmentation.colour)
-        joints, known = detected_joints(person)
+        joints, weights = detected_joints(person, teacher, self.teacher_weight)
         joints = joints @ transform[:, :2].T + transform[:, 2]
         if flipped:  # the person's left is now on the image's right: swap the joints' names
-            joints, known = joints[DETECTED_FLIP_PERMUTATION], known[DETECTED_FLIP_PERMUTATION]
-        joints = (joints * known[:, None]).astype(np.float32)
+            joints, weights = joints[DETECTED_FLIP_PERMUTATION], weights[DETECTED_FLIP_PERMUTATION]
+        joints = (joints * (weights > 0)[:, None]).astype(np.float32)
         heatmaps = gaussian_heatmaps(crop_to_heatmap(joints, HEATMAP_STRIDE), self.size // HEATMAP_STRIDE,
-                                     self.heatmap_sigma, present=known)
+                                     self.heatmap_sigma, present=weights > 0)
         crop_scale = float(np.hypot(*transform[:, 0]))  # crop pixels per photo pixel
         return {
             'image': torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
             'heatmaps': torch.from_numpy(heatmaps.astype(np.float32)),
-            'joint_weights': torch.from_numpy(known.astype(np.float32)),
+            'joint_weights': torch.from_numpy(weights.astype(np.float32)),
             'joints_2d': torch.from_numpy(joints),
             'torso_size': torch.tensor(person.torso_size() * crop_scale, dtype=torch.float32),
         }

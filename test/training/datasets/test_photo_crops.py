@@ -1,12 +1,14 @@
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
-from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops
+from pose3d_ros.skeleton import LSP_JOINT_NAMES
+from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, teacher_joints
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from photo_samples import DETECTED, FACING, LSP, marker_colour, photo  # noqa: E402
@@ -79,6 +81,36 @@ def test_unannotated_joints_weigh_nothing_and_have_empty_maps(tmp_path):
     assert item['torso_size'] == pytest.approx(left_torso * scale, rel=1e-4)
     annotated[LSP['r_hip']] = False
     assert torch.isnan(PhotoCrops([photo(tmp_path, annotated)], size=64)[0]['torso_size'])
+
+
+def test_the_teacher_fills_unannotated_joints_at_its_weight_when_it_agrees(tmp_path):
+    annotated = np.ones(14, bool)
+    annotated[[LSP['l_hip'], LSP['r_elbow']]] = False
+    image = photo(tmp_path, annotated)
+    truth = np.array([FACING[name] for name in LSP_JOINT_NAMES], np.float64)
+    # a regressor taking LSP joint k from landmark k
+    regressor = SimpleNamespace(lsp_weights=np.eye(14, 33))
+    landmarks = np.zeros((3, 33, 2))
+    landmarks[0, :14] = truth + 2.0                      # agrees (2 px off; torso ~89 px)
+    landmarks[1, :14] = truth + [60.0, 0.0]              # someone else: 0.7 torso off
+    landmarks[2] = np.nan                                # nobody found
+    teacher = teacher_joints([image] * 3, landmarks, regressor)
+    assert np.isfinite(teacher[0]).all() and np.isnan(teacher[1:]).all()
+
+    item = PhotoCrops([image], size=128, teacher=teacher[:1], teacher_weight=0.4)[0]
+    weights = item['joint_weights'].numpy()
+    taught = [DETECTED[name] for name in ('l_hip', 'r_elbow', 'hip')]  # the pelvis: its lighter side
+    np.testing.assert_allclose(weights[taught], 0.4)
+    assert (np.delete(weights, taught) == 1).all()
+    plain = PhotoCrops([image], size=128)[0]  # annotated joints alone: same crop, same targets
+    scale = 128 / 1.3 / 230
+    np.testing.assert_allclose(item['joints_2d'][DETECTED['r_elbow']], plain['joints_2d'][DETECTED['r_shoulder']] +
+                               (truth[LSP['r_elbow']] + 2 - truth[LSP['r_shoulder']]) * scale, atol=1e-3)
+    assert item['heatmaps'][DETECTED['l_hip']].max() > 0.5 and plain['heatmaps'][DETECTED['l_hip']].max() == 0
+    disagreeing = PhotoCrops([image], size=128, teacher=teacher[1:2])[0]
+    assert torch.equal(disagreeing['joint_weights'], plain['joint_weights'])
+    with pytest.raises(ValueError, match=r'teacher joints must have shape \(1, 14, 2\), got \(3, 14, 2\)'):
+        PhotoCrops([image], size=128, teacher=teacher)
 
 
 def test_items_are_fixed_by_seed_epoch_and_index(tmp_path):
