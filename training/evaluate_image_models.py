@@ -15,8 +15,9 @@ whose untied order sigmoid(F_i - F_j) gets right (DRPose3D's Figure 6), and its 
 reading the hourglass's heatmaps when --hourglass is given, clean ground-truth heatmaps otherwise.
 MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annotated centre and
 scale, over the annotated-visible joints. LSP: PCK@0.2 of the hourglass on every validation photo
-(im08401-im10000) whose person has a torso, cropped as in training (the annotated joints' box grown
-by the drpose3d tracker's margin: the crop it follows a person with). --front-end blazepose: the front end in photo mode on
+(im08401-im10000) whose person has a torso, cropped as the drpose3d front end crops: the
+annotated joints' box grown by the tracker's margin (the crop it follows a person with), and the
+whole photo (its crop before it has found anyone). --front-end blazepose: the front end in photo mode on
 256 x 256 renders (whole renders, no crop given; the person nearest the drawn one is scored,
 nobody found scores wrong): PCKh@0.5 as above, and its ranking (from the world landmarks'
 depths) scored as PRCNN's.
@@ -89,7 +90,7 @@ def evaluate_photo_crops(hourglass, dataset, device='cpu', batch_size=64):
         torso.append(batch['torso_size'].numpy())
     _, overall = pck(np.concatenate(predicted), np.concatenate(target), np.concatenate(torso), PCK_THRESHOLD,
                      np.concatenate(known))
-    return {'lsp_pck': overall, 'lsp_people': len(dataset)}
+    return {'pck': overall, 'people': len(dataset)}
 
 
 def evaluate_front_end(pipeline, dataset):
@@ -278,10 +279,11 @@ def evaluate_networks_command(args):
             if args.mpii_figure:
                 save_mpii_figure(args.mpii_figure, views)
         if args.lsp:
-            crops = lsp_validation_crops(args.lsp, input_size, heatmap_sigma=data['heatmap_sigma'])
-            report['lsp'] = evaluate_photo_crops(hourglass, crops, args.device)
-            print(f'hourglass  PCK@0.2 on {report["lsp"]["lsp_people"]} LSP Extended validation crops: '
-                  f'{report["lsp"]["lsp_pck"]:.3f}')
+            for name, crops in lsp_validation_crops(args.lsp, input_size, heatmap_sigma=data['heatmap_sigma']).items():
+                report[name] = evaluate_photo_crops(hourglass, crops, args.device)
+                framing = 'whole photos' if crops.augmentation else "the person's box"
+                print(f'hourglass  PCK@0.2 on {report[name]["people"]} LSP Extended validation photos, {framing}: '
+                      f'{report[name]["pck"]:.3f}')
     if prcnn is not None:
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
                            **evaluate_prcnn(prcnn, renders, args.device, hourglass)}

@@ -15,8 +15,10 @@ training subjects; periodic evaluation uses held-out renders of data.eval_subjec
 data.photo_share above 0, that share of the hourglass's training items are augmented person crops
 of the LSP Extended training split (training/datasets/photo_crops.py; unannotated joints weigh 0
 in the loss, or data.teacher_weight where the BlazePose teacher's landmark cache, data.teacher,
-places them), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed crops of its
-validation split (eval_lsp_pck in history.jsonl). Run folders, checkpoints, resume and seeds
+places them; data.photo_whole_photo of them frame the whole photo, as the drpose3d front end does
+before it has found anyone), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed
+photos of its validation split, person's box and whole photo (eval_lsp_pck, eval_lsp_whole_photo_pck
+in history.jsonl). Run folders, checkpoints, resume and seeds
 follow the lifter's rules (training/experiment.py).
 """
 import sys
@@ -71,6 +73,7 @@ DEFAULTS = {
         'photo_shift': 0.1,                   # crop centre +- this x the side
         'photo_flip': 0.5,                    # probability of a mirrored crop (left/right swapped)
         'photo_colour': 0.3,                  # brightness, contrast, saturation x 1 +- this
+        'photo_whole_photo': 0.0,             # probability of framing the whole photo, not the person
         # The BlazePose teacher for joints the photos do not annotate: pose3d_fit_joint_regressor's
         # landmark cache of the training split (.npz), or None for annotated joints only.
         'teacher': None,
@@ -117,7 +120,8 @@ def load_config(path, overrides=()):
 def photo_augmentation(data):
     """The photo crops' Augmentation from the data.photo_* keys."""
     return Augmentation(scale=tuple(data['photo_scale']), rotation_deg=data['photo_rotation_deg'],
-                        shift=data['photo_shift'], flip=data['photo_flip'], colour=data['photo_colour'])
+                        shift=data['photo_shift'], flip=data['photo_flip'], colour=data['photo_colour'],
+                        whole_photo=data['photo_whole_photo'])
 
 
 def noisy_heatmaps(rng, joints_2d, visible, size, sigma, jitter_px):
@@ -160,6 +164,7 @@ class Networks:
         return ranking_loss(scores, batch['ranking'].to(self.device))
 
     def evaluate(self, dataset):
+        """The held-out set's scalar metrics, {name: value}."""
         if isinstance(dataset, PhotoCrops):
             return evaluate_photo_crops(self.model, dataset, self.device)
         if self.kind == 'hourglass':
@@ -188,26 +193,28 @@ def ranking_loss(scores, ranking):
 
 
 def datasets(config):
-    """-> (training set, [held-out sets]): renders, photo crops or a mixture, by data.photo_share."""
+    """-> (training set, {name: held-out set}): renders, photo crops or a mixture, by data.photo_share;
+    the held-out sets' metrics go into the history as eval_<name><metric>."""
     data, settings = config['data'], config['train']
     share, count, seed = data['photo_share'], settings['samples_per_epoch'], settings['seed']
-    train, held_out = [], []
+    train, held_out = [], {}
     if share < 1:
         root = data['root'] or DEFAULT_ROOT
         common = dict(size=data['input_size'], camera_distance_mm=tuple(data['camera_distance_mm']),
                       heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
         train.append(RenderedPoses(load_poses(root, data['train_subjects'], data['frame_step']), count,
                                    seed=seed, **common))
-        held_out.append(RenderedPoses(load_poses(root, data['eval_subjects'], data['frame_step']),
-                                      data['eval_count'], seed=seed + 1, **common))
+        held_out[''] = RenderedPoses(load_poses(root, data['eval_subjects'], data['frame_step']),
+                                     data['eval_count'], seed=seed + 1, **common)
     if share > 0:
         photos = data['photos'] or DEFAULT_PHOTOS
         images = load_lsp(photos, split='train')
         train.append(PhotoCrops(images, data['input_size'], count, photo_augmentation(data), seed=seed + 2,
                                 heatmap_sigma=data['heatmap_sigma'], teacher=teacher(data, images),
                                 teacher_weight=data['teacher_weight']))
-        held_out.append(lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
-                                             data['heatmap_sigma']))
+        for name, crops in lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
+                                                data['heatmap_sigma']).items():
+            held_out[name + '_'] = crops
     if len(train) == 2:
         return Mixture(*train, share, count, seed=seed), held_out
     return train[0], held_out
@@ -254,8 +261,8 @@ def train(config, out, device='auto', progress=True):
         scheduler.step()
         record = {'epoch': epoch + 1, 'lr': optimizer.param_groups[0]['lr'], 'loss': total / max(batches, 1)}
         if experiment.evaluates_after(epoch, settings):
-            for held_out_set in held_out:
-                record.update({f'eval_{name}': value for name, value in networks.evaluate(held_out_set).items()
+            for prefix, held_out_set in held_out.items():
+                record.update({f'eval_{prefix}{name}': value for name, value in networks.evaluate(held_out_set).items()
                                if np.isscalar(value)})
         history.append(record)
         checkpoint = run.save_epoch({'format': NETWORKS[networks.kind][1], 'model': config['model'],

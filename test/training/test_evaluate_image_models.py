@@ -67,17 +67,17 @@ def test_lsp_pck_scores_the_annotated_lsp_joints_against_the_torso(tmp_path):
     crops = PhotoCrops([photo(tmp_path, annotated)], size=128)
     target = crops[0]['heatmaps']
     exact = evaluate_image_models.evaluate_photo_crops(Oracle(target), crops)
-    assert exact == {'lsp_pck': 1.0, 'lsp_people': 1}
+    assert exact == {'pck': 1.0, 'people': 1}
     # torso ~38 crop px here, so 0.2 x torso ~7.7 px: a 1-heatmap-pixel (4 px) shift is within it, 2 (8 px) not
     assert 4 < 0.2 * float(crops[0]['torso_size']) < 8
-    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 1), crops)['lsp_pck'] == 1.0
-    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 2), crops)['lsp_pck'] == 0.0
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 1), crops)['pck'] == 1.0
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 2), crops)['pck'] == 0.0
     # an unannotated joint predicted anywhere does not count; the pelvis, which LSP lacks, neither
     wrong = target.clone()
     wrong[[DETECTED['r_foot'], DETECTED['hip']]] = torch.roll(wrong[[DETECTED['r_foot'], DETECTED['hip']]], 5, -1)
-    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['lsp_pck'] == 1.0
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['pck'] == 1.0
     wrong[DETECTED['r_knee']] = torch.roll(wrong[DETECTED['r_knee']], 5, -1)
-    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['lsp_pck'] == pytest.approx(12 / 13)
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['pck'] == pytest.approx(12 / 13)
 
 
 def test_lsp_crops_need_the_hourglass(capsys):

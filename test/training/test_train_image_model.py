@@ -54,13 +54,15 @@ def test_hourglass_learns_heatmaps_and_a_stopped_run_resumes_identically(tmp_pat
 @needs_h36m
 @needs_lspet
 def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_path, monkeypatch):
-    mixed = dict(TINY_HOURGLASS, data=dict(DATA, photo_share=0.5, photo_eval_count=32, eval_count=16))
+    mixed = dict(TINY_HOURGLASS, data=dict(DATA, photo_share=0.5, photo_whole_photo=0.3, photo_eval_count=32,
+                                           eval_count=16))
     config = train_image_model.load_config(config_file(tmp_path, mixed))
     straight = train_image_model.train(config, tmp_path / 'straight', device='cpu', progress=False)
     losses = [record['loss'] for record in straight['history']]
     assert losses[-1] < 0.7 * losses[0]
     last = straight['history'][-1]
     assert 0 <= last['eval_lsp_pck'] <= 1 and last['eval_lsp_people'] == 32 and 0 <= last['eval_pckh'] <= 1
+    assert 0 <= last['eval_lsp_whole_photo_pck'] <= 1 and last['eval_lsp_whole_photo_people'] == 32
 
     # A crash in the middle of the second epoch (as kill -9 would) loses only that epoch.
     steps, loss = [], train_image_model.heatmap_loss

@@ -1,7 +1,8 @@
 """Real training images for the hourglass: person crops of annotated photos (LSP / LSP Extended).
 
-A crop is the square around the annotated joints grown by the drpose3d front end's tracking
-margin (the box it crops in video mode), resized to the network's input size. The targets are
+A crop frames what the drpose3d front end gives the hourglass: mostly the square around the
+annotated joints grown by its tracking margin (the box it follows a person with), sometimes the
+whole photo (its crop before it has found anyone), resized to the network's input size. The targets are
 Gaussian heatmaps of the DETECTED_JOINTS, formed from the 14 LSP joints by
 skeleton.LSP_TO_DETECTED (the pelvis and thorax are midpoints of the hips and shoulders), with a
 weight per joint in the loss: 1 where annotated; where not, the BlazePose teacher's joint (its
@@ -10,7 +11,7 @@ person agrees with the annotation, else 0, so the loss neither trains the joint 
 empty map. A pelvis or thorax weighs what its lighter side does. Training items are augmented (scale, rotation, shift, horizontal flip with the left
 and right joints swapped, colour); item i of epoch e is drawn from the seed sequence
 [seed, e, i] alone, as for the renders, so a run resumes exactly for any worker count. Without
-augmentation item i is photo i's plain crop: the fixed evaluation set.
+`count`, item i is photo i (the fixed evaluation sets), else a random photo.
 """
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import torch
 
 from pose3d_ros.crop import crop_transform, warp_crop
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.inference.drpose3d import TRACKING_MARGIN
+from pose3d_ros.inference.drpose3d import TRACKING_MARGIN, whole_frame_box
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training.datasets.keypoints import load_lsp
 from training.evaluate_2d import person_size
@@ -38,13 +39,19 @@ class Augmentation:
     shift: float = 0.1            # crop centre moved by up to this x the side, per axis
     flip: float = 0.5             # probability of a horizontal flip
     colour: float = 0.3           # brightness, contrast and saturation factors in 1 +- this
+    whole_photo: float = 0.0      # probability of framing the whole photo instead of the person
 
     def __post_init__(self):
         low, high = self.scale
         if not 0 < low <= high:
             raise ValueError(f'augmentation scale must be 0 < low <= high, got {self.scale}')
-        if not (self.rotation_deg >= 0 and self.shift >= 0 and 0 <= self.flip <= 1 and 0 <= self.colour < 1):
+        if not (self.rotation_deg >= 0 and self.shift >= 0 and 0 <= self.flip <= 1 and 0 <= self.colour < 1
+                and 0 <= self.whole_photo <= 1):
             raise ValueError(f'augmentation out of range: {self}')
+
+
+# No change to a crop: with whole_photo 1, the front end's crop before it has found anyone.
+WHOLE_PHOTO = Augmentation(scale=(1.0, 1.0), rotation_deg=0.0, shift=0.0, flip=0.0, colour=0.0, whole_photo=1.0)
 
 
 def teacher_joints(images, landmarks, regressor):
@@ -95,9 +102,10 @@ class PhotoCrops(torch.utils.data.Dataset):
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joint_weights (J,) float32 (1:
     annotated, teacher_weight: from the teacher, 0: neither), joints_2d (J, 2) crop pixels (0 where
     the weight is 0) and torso_size (the LSP PCK reference in crop pixels, from the annotation; NaN
-    without a shoulder-to-opposite-hip pair), J = DETECTED_JOINTS. With `augmentation` there are
-    `count` random items per epoch; without, one per photo. teacher: None or (N, 14, 2) LSP joints
-    per image (teacher_joints; NaN rows where there is none).
+    without a shoulder-to-opposite-hip pair), J = DETECTED_JOINTS. With `count` there are that many
+    items of random photos per epoch; without, one per photo, in order. augmentation: None (the
+    person's box, unchanged) or an Augmentation. teacher: None or (N, 14, 2) LSP joints per image
+    (teacher_joints; NaN rows where there is none).
     """
 
     def __init__(self, images, size=128, count=None, augmentation=None, seed=0, heatmap_sigma=1.0,
@@ -119,7 +127,8 @@ class PhotoCrops(torch.utils.data.Dataset):
         self.size, self.seed, self.heatmap_sigma, self.margin = int(size), int(seed), heatmap_sigma, margin
         self.teacher_weight = float(teacher_weight)
         self.augmentation = augmentation
-        self.count = int(count) if augmentation is not None else len(self.people)
+        self.in_order = count is None
+        self.count = len(self.people) if count is None else int(count)
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -128,13 +137,14 @@ class PhotoCrops(torch.utils.data.Dataset):
     def __len__(self):
         return self.count
 
-    def crop_transform(self, rng, person):
-        """The 2x3 affine from photo to crop pixels and whether it mirrors: the person's box,
-        changed at random when augmenting."""
-        centre, side = person_box(person, self.margin)
+    def crop_transform(self, rng, person, photo_shape):
+        """The 2x3 affine from photo to crop pixels and whether it mirrors: the person's box (or
+        the whole photo), changed at random when augmenting."""
         if self.augmentation is None:
-            return crop_transform(centre, side, self.size), False
+            return crop_transform(*person_box(person, self.margin), self.size), False
         augmentation = self.augmentation
+        whole = rng.random() < augmentation.whole_photo
+        centre, side = whole_frame_box(photo_shape) if whole else person_box(person, self.margin)
         side *= rng.uniform(*augmentation.scale)
         centre = centre + rng.uniform(-augmentation.shift, augmentation.shift, 2) * side
         rotation = np.radians(rng.uniform(-augmentation.rotation_deg, augmentation.rotation_deg))
@@ -148,9 +158,10 @@ class PhotoCrops(torch.utils.data.Dataset):
         if not 0 <= index < self.count:
             raise IndexError(f'item {index} of {self.count}')
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, person, teacher = self.people[rng.integers(len(self.people)) if self.augmentation else index]
-        transform, flipped = self.crop_transform(rng, person)
-        crop = warp_crop(image.read_image(), transform, self.size)
+        image, person, teacher = self.people[index if self.in_order else rng.integers(len(self.people))]
+        pixels = image.read_image()
+        transform, flipped = self.crop_transform(rng, person, pixels.shape)
+        crop = warp_crop(pixels, transform, self.size)
         if self.augmentation is not None and self.augmentation.colour:
             crop = jitter_colour(rng, crop, self.augmentation.colour)
         joints, weights = detected_joints(person, teacher, self.teacher_weight)
@@ -171,12 +182,15 @@ class PhotoCrops(torch.utils.data.Dataset):
 
 
 def lsp_validation_crops(joints_mat, size, count=None, heatmap_sigma=1.0):
-    """PhotoCrops of the LSP Extended validation split's people with a torso (PCK@0.2 needs it),
-    unaugmented: all of them, or `count` evenly spaced (the same ones every time)."""
+    """The LSP Extended validation split's people with a torso (PCK@0.2 needs it), all of them or
+    `count` evenly spaced (the same ones every time) -> {'lsp': PhotoCrops of the person's box,
+    'lsp_whole_photo': PhotoCrops of the whole photos}: the front end's crops once it follows the
+    person, and before."""
     people = [image for image in load_lsp(joints_mat, split='validation') if np.isfinite(image.people[0].torso_size())]
     if count is not None:
         people = [people[int(k)] for k in np.unique(np.linspace(0, len(people) - 1, min(count, len(people))).round())]
-    return PhotoCrops(people, size, heatmap_sigma=heatmap_sigma)
+    return {'lsp': PhotoCrops(people, size, heatmap_sigma=heatmap_sigma),
+            'lsp_whole_photo': PhotoCrops(people, size, augmentation=WHOLE_PHOTO, heatmap_sigma=heatmap_sigma)}
 
 
 class Mixture(torch.utils.data.Dataset):

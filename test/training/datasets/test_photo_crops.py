@@ -8,7 +8,7 @@ import torch
 
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
 from pose3d_ros.skeleton import LSP_JOINT_NAMES
-from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, teacher_joints
+from training.datasets.photo_crops import WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, teacher_joints
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from photo_samples import DETECTED, FACING, LSP, marker_colour, photo  # noqa: E402
@@ -49,6 +49,19 @@ def test_crops_and_heatmaps_land_on_the_annotated_joints(tmp_path):
     np.testing.assert_allclose((joints.max(0) - joints.min(0)).max(), 128 / 1.3, atol=0.5)
     torso = np.linalg.norm(np.subtract(FACING['r_shoulder'], FACING['l_hip']))
     assert plain['torso_size'] == pytest.approx(torso * 128 / 1.3 / 230, rel=1e-4)  # 230: the joints' height
+
+
+def test_a_whole_photo_crop_frames_the_photo_as_the_front_end_does_before_it_finds_anyone(tmp_path):
+    whole = PhotoCrops([photo(tmp_path)], size=128, augmentation=WHOLE_PHOTO)
+    assert len(whole) == 1  # no count: one item per photo, in order
+    item = whole[0]
+    # the 240 x 320 photo: centre (119.5, 159.5), side 320, 0.4 crop pixels per photo pixel
+    expected = (np.array(FACING['l_wrist']) - [119.5, 159.5]) * 0.4 + 63.5
+    np.testing.assert_allclose(item['joints_2d'][DETECTED['l_wrist']], expected, atol=1e-4)
+    assert np.abs(np.subtract(colour_under(item, DETECTED['l_wrist']), marker_colour(LSP['l_wrist']))).max() < 40
+    torso = np.linalg.norm(np.subtract(FACING['r_shoulder'], FACING['l_hip']))
+    assert item['torso_size'] == pytest.approx(0.4 * torso, rel=1e-4)
+    assert float(item['image'][:, :, :8].float().max()) == 0  # the black border beside the portrait photo
 
 
 def test_a_flip_mirrors_the_crop_and_swaps_left_and_right(tmp_path):
