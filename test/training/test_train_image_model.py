@@ -87,7 +87,8 @@ def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_
 def test_the_teacher_comes_from_a_landmark_cache_of_every_training_photo(tmp_path):
     images = [photo(tmp_path, name=f'{k}.png') for k in range(2)]
     cache = tmp_path / 'landmarks.npz'
-    np.savez(cache, names=np.array(['0.png', '1.png']), landmarks=np.full((2, 33, 2), np.nan), done=np.array([True, True]))
+    np.savez(cache, names=np.array(['0.png', '1.png']), landmarks=np.full((2, 33, 2), np.nan),
+             done=np.array([True, True]))
     assert train_image_model.teacher({'teacher': None}, images) is None
     joints = train_image_model.teacher({'teacher': str(cache)}, images)
     assert joints.shape == (2, 14, 2) and np.isnan(joints).all()  # nobody found: no teacher

@@ -1,17 +1,17 @@
-"""Real training images for the hourglass: person crops of annotated photos (LSP / LSP Extended).
+"""Real training images for the hourglass: crops of annotated photos (LSP / LSP Extended).
 
 A crop frames what the drpose3d front end gives the hourglass: mostly the square around the
 annotated joints grown by its tracking margin (the box it follows a person with), sometimes the
-whole photo (its crop before it has found anyone), resized to the network's input size. The targets are
+whole photo (its crop before it has found anyone), resized to the network's input size. Targets:
 Gaussian heatmaps of the DETECTED_JOINTS, formed from the 14 LSP joints by
-skeleton.LSP_TO_DETECTED (the pelvis and thorax are midpoints of the hips and shoulders), with a
-weight per joint in the loss: 1 where annotated; where not, the BlazePose teacher's joint (its
-landmarks through the shipped joint regressor) at a lower weight when given and the teacher's
-person agrees with the annotation, else 0, so the loss neither trains the joint nor teaches an
-empty map. A pelvis or thorax weighs what its lighter side does. Training items are augmented (scale, rotation, shift, horizontal flip with the left
-and right joints swapped, colour); item i of epoch e is drawn from the seed sequence
-[seed, e, i] alone, as for the renders, so a run resumes exactly for any worker count. Without
-`count`, item i is photo i (the fixed evaluation sets), else a random photo.
+skeleton.LSP_TO_DETECTED (the pelvis and thorax are midpoints of the hips and shoulders), each
+with a loss weight: 1 where annotated; where not, the BlazePose teacher's joint (its landmarks
+through the shipped joint regressor) at a lower weight when the teacher's person agrees with the
+annotation, else 0, so the loss neither trains the joint nor teaches an empty map. A pelvis or
+thorax weighs what its lighter side does. Training items are augmented (scale, rotation, shift,
+horizontal flip with the left and right joints swapped, colour); item i of epoch e is drawn from
+the seed sequence [seed, e, i] alone, as for the renders, so a run resumes exactly for any
+worker count. Without `count`, item i is photo i (the fixed evaluation sets), else a random photo.
 """
 from dataclasses import dataclass
 

@@ -78,7 +78,8 @@ def test_a_flip_mirrors_the_crop_and_swaps_left_and_right(tmp_path):
         np.testing.assert_allclose(mirrored['joints_2d'][right], [127 - plain['joints_2d'][left, 0],
                                                                   plain['joints_2d'][left, 1]], atol=1e-3)
     assert np.abs(np.subtract(colour_under(mirrored, DETECTED['r_wrist']), marker_colour(LSP['l_wrist']))).max() < 40
-    torch.testing.assert_close(mirrored['heatmaps'][DETECTED['r_wrist']], plain['heatmaps'][DETECTED['l_wrist']].flip(-1))
+    torch.testing.assert_close(mirrored['heatmaps'][DETECTED['r_wrist']],
+                               plain['heatmaps'][DETECTED['l_wrist']].flip(-1))
 
 
 def test_unannotated_joints_weigh_nothing_and_have_empty_maps(tmp_path):
