@@ -1,9 +1,11 @@
-"""Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos; or the
-BlazePose front end on the same kind of renders.
+"""Evaluate the hourglass and PRCNN on held-out renders, and the hourglass on MPII photos and
+LSP Extended validation crops; or the BlazePose front end on the same kind of renders.
 
     pose3d_eval_image_models --hourglass runs/hourglass/checkpoint.pt --prcnn runs/prcnn/checkpoint.pt \
         --subjects 9 --count 2000 --json report.json --pair-figure pairs.png \
         --mpii ../shared/data/mpii-samples/test_mpii.json --mpii-figure mpii.png
+    pose3d_eval_image_models --hourglass runs/image/hourglass_lspet/checkpoint.pt --count 500 \
+        --lsp ../shared/data/lspet/joints.mat
     pose3d_eval_image_models --front-end blazepose --subjects 9 --count 500 --json report.json
 
 Renders: poses of the given subjects (held out from training) seen by virtual cameras.
@@ -12,7 +14,10 @@ from upper neck to head top (MPII's head segment) in pixels. PRCNN: per joint pa
 whose untied order sigmoid(F_i - F_j) gets right (DRPose3D's Figure 6), and its mean over pairs,
 reading the hourglass's heatmaps when --hourglass is given, clean ground-truth heatmaps otherwise.
 MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annotated centre and
-scale, over the annotated-visible joints. --front-end blazepose: the front end in photo mode on
+scale, over the annotated-visible joints. LSP: PCK@0.2 of the hourglass on every validation photo
+(im08401-im10000) whose person has a torso, cropped as the drpose3d front end crops: the
+annotated joints' box grown by the tracker's margin (the crop it follows a person with), and the
+whole photo (its crop before it has found anyone). --front-end blazepose: the front end in photo mode on
 256 x 256 renders (whole renders, no crop given; the person nearest the drawn one is scored,
 nobody found scores wrong): PCKh@0.5 as above, and its ranking (from the world landmarks'
 depths) scored as PRCNN's.
@@ -33,11 +38,13 @@ from pose3d_ros.heatmaps import HEATMAP_STRIDE
 from pose3d_ros.models.hourglass import load_hourglass
 from pose3d_ros.models.prcnn import load_prcnn, pair_logits
 from pose3d_ros.ranking import TIE, discretize
-from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
+from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES, LSP_IN_DETECTED
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT
 from training.datasets.mpii import PERSON_BOX_PIXELS, load_mpii
+from training.datasets.photo_crops import lsp_validation_crops
 from training.datasets.renders import RenderedPoses, load_poses
+from training.evaluate_2d import PCK_THRESHOLD
 from training.metrics import mpii_head_size, pck, ranking_accuracy
 
 DETECTED_NAMES = [JOINT_NAMES[j] for j in DETECTED_JOINTS]
@@ -70,6 +77,20 @@ def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64):
     per_joint, overall = pck(np.concatenate(predicted), np.concatenate(target), np.concatenate(head),
                               visible=np.concatenate(inside))
     return {'pckh': overall, 'pckh_per_joint': _named(per_joint), 'count': len(dataset)}
+
+
+def evaluate_photo_crops(hourglass, dataset, device='cpu', batch_size=64):
+    """PCK@0.2 of the hourglass on a PhotoCrops set (LSP's metric: the annotated LSP joints, within
+    0.2 x the torso size, in crop pixels; the pelvis and thorax LSP lacks are not scored)."""
+    predicted, target, known, torso = [], [], [], []
+    for batch in _batches(dataset, batch_size):
+        predicted.append(predict_joints(hourglass, batch['image'], device)[0][:, LSP_IN_DETECTED])
+        target.append(batch['joints_2d'].numpy()[:, LSP_IN_DETECTED])
+        known.append(batch['joint_weights'].numpy()[:, LSP_IN_DETECTED] > 0)
+        torso.append(batch['torso_size'].numpy())
+    _, overall = pck(np.concatenate(predicted), np.concatenate(target), np.concatenate(torso), PCK_THRESHOLD,
+                     np.concatenate(known))
+    return {'pck': overall, 'people': len(dataset)}
 
 
 def evaluate_front_end(pipeline, dataset):
@@ -189,6 +210,7 @@ def main(argv=None):
     parser.add_argument('--seed', type=int, default=1, help='seed of the renders (default: %(default)s)')
     parser.add_argument('--mpii', help='MPII JSON annotations (images beside it)')
     parser.add_argument('--mpii-figure', help='PNG of the MPII crops with annotated and predicted skeletons')
+    parser.add_argument('--lsp', help='LSP Extended joints.mat: PCK@0.2 on its validation split\'s crops')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-figure', help='PNG of the per-pair ranking accuracy')
@@ -229,6 +251,8 @@ def evaluate_command(args):
 def evaluate_networks_command(args):
     if not (args.hourglass or args.prcnn):
         raise ValueError('give --hourglass, --prcnn or both, or --front-end')
+    if args.lsp and not args.hourglass:
+        raise ValueError('--lsp needs --hourglass')
     if args.mpii_figure and not (args.mpii and args.hourglass):
         raise ValueError('--mpii-figure needs --mpii and --hourglass')
     hourglass, checkpoint = load_hourglass(args.hourglass, args.device) if args.hourglass else (None, None)
@@ -254,6 +278,12 @@ def evaluate_networks_command(args):
             print(f'hourglass  PCKh@0.5 on {report["mpii"]["people"]} MPII photos: {report["mpii"]["pckh"]:.3f}')
             if args.mpii_figure:
                 save_mpii_figure(args.mpii_figure, views)
+        if args.lsp:
+            for name, crops in lsp_validation_crops(args.lsp, input_size, heatmap_sigma=data['heatmap_sigma']).items():
+                report[name] = evaluate_photo_crops(hourglass, crops, args.device)
+                framing = 'whole photos' if crops.augmentation else "the person's box"
+                print(f'hourglass  PCK@0.2 on {report[name]["people"]} LSP Extended validation photos, {framing}: '
+                      f'{report[name]["pck"]:.3f}')
     if prcnn is not None:
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
                            **evaluate_prcnn(prcnn, renders, args.device, hourglass)}

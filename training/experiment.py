@@ -15,7 +15,7 @@ from pose3d_ros.atomic import atomic_write
 from training import cli
 
 # Keys that may change between the run that wrote a checkpoint and the one resuming it.
-RESUMABLE_CHANGES = (('train', 'epochs'), ('data', 'root'))
+RESUMABLE_CHANGES = (('train', 'epochs'), ('data', 'root'), ('data', 'photos'), ('data', 'teacher'))
 
 
 def load_config(path, defaults, overrides=()):

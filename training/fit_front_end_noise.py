@@ -35,6 +35,7 @@ from pose3d_ros.skeleton import BLAZEPOSE_LANDMARK_NAMES, DETECTED_JOINTS, JOINT
 from training import cli
 from training.augmentation import fit_detection_noise
 from training.datasets.keypoints import load_lsp
+from training.fit_joint_regressor import read_landmark_cache
 
 COMPONENTS = 3
 # Added to the mixtures' covariances, torso^2: a 1 % torso standard deviation at least.
@@ -111,17 +112,7 @@ def main(argv=None):
 
 def fit_command(args):
     images = load_lsp(args.lsp, split='train')
-    try:
-        with np.load(args.landmarks, allow_pickle=False) as saved:
-            names, landmarks, done = saved['names'].tolist(), saved['landmarks'], saved['done']
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f'{args.landmarks}: not a landmark cache ({error})') from None
-    row = {name: index for index, name in enumerate(names)}
-    missing = [image.path.name for image in images if image.path.name not in row or not done[row[image.path.name]]]
-    if missing:
-        raise ValueError(f'{args.landmarks}: no landmarks for {len(missing)} training photos (e.g. {missing[0]}); '
-                         'run pose3d_fit_joint_regressor with the same front end first')
-    landmarks = landmarks[[row[image.path.name] for image in images]]
+    landmarks = read_landmark_cache(args.landmarks, images)
     if args.upright:
         keep = [image.people[0].is_upright() for image in images]
         images, landmarks = [image for image, kept in zip(images, keep) if kept], landmarks[keep]

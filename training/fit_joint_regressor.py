@@ -102,6 +102,22 @@ def landmark_cache(images, front_end_key, cache_dir, detect):
     return landmarks
 
 
+def read_landmark_cache(path, images):
+    """landmark_cache's file -> (N, 33, 2) landmark pixels of `images` (NaN where nobody was
+    found); ValueError naming the file when it cannot be read or lacks one of the photos."""
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            names, landmarks, done = saved['names'].tolist(), saved['landmarks'], saved['done']
+    except (OSError, ValueError, KeyError) as error:
+        raise ValueError(f'{path}: not a landmark cache ({error}); pose3d_fit_joint_regressor --cache writes it') from None
+    row = {name: index for index, name in enumerate(names)}
+    missing = [image.path.name for image in images if image.path.name not in row or not done[row[image.path.name]]]
+    if missing:
+        raise ValueError(f'{path}: no landmarks for {len(missing)} training photos (e.g. {missing[0]}); '
+                         'run pose3d_fit_joint_regressor with the same front end first')
+    return landmarks[[row[image.path.name] for image in images]]
+
+
 def _identity_distance(points, person):
     """Mean distance between the annotated limb joints and the landmarks of the same name."""
     pairs = [(k, LANDMARK[name]) for k, name in enumerate(LSP_JOINT_NAMES)

@@ -1,6 +1,8 @@
-"""Train the stacked hourglass or PRCNN on synthetic renders of Human3.6M poses.
+"""Train the stacked hourglass or PRCNN on synthetic renders of Human3.6M poses, the hourglass
+also on crops of annotated real photos (LSP Extended).
 
     pose3d_train_image_model --config training/configs/image/hourglass_small.yaml --out runs/hourglass
+    pose3d_train_image_model --config training/configs/image/hourglass_lspet.yaml --out runs/hourglass_lspet
     pose3d_train_image_model --config training/configs/image/prcnn_small.yaml --out runs/prcnn
 
 The config's model.type picks the network. The hourglass regresses Gaussian heatmaps with a mean
@@ -9,8 +11,15 @@ the peaks (train.foreground_weight). PRCNN reads the image and heatmaps, either
 the ground truth with noise (data.heatmaps: ground_truth) or those of a trained hourglass
 (data.heatmaps: hourglass, data.hourglass: its checkpoint), and is trained with binary
 cross-entropy on sigmoid(F_i - F_j) against the ranking (ties 0.5). Renders come from the
-training subjects; periodic evaluation uses held-out renders of data.eval_subjects. Run folders,
-checkpoints, resume and seeds follow the lifter's rules (training/experiment.py).
+training subjects; periodic evaluation uses held-out renders of data.eval_subjects. With
+data.photo_share above 0, that share of the hourglass's training items are augmented person crops
+of the LSP Extended training split (training/datasets/photo_crops.py; unannotated joints weigh 0
+in the loss, or data.teacher_weight where the BlazePose teacher's landmark cache, data.teacher,
+places them; data.photo_whole_photo of them frame the whole photo, as the drpose3d front end does
+before it has found anyone), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed
+photos of its validation split, person's box and whole photo (eval_lsp_pck, eval_lsp_whole_photo_pck
+in history.jsonl). Run folders, checkpoints, resume and seeds
+follow the lifter's rules (training/experiment.py).
 """
 import sys
 
@@ -19,6 +28,7 @@ import torch
 from torch.nn import functional
 
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.models import hourglass as hourglass_model
 from pose3d_ros.models import prcnn as prcnn_model
 from pose3d_ros.heatmaps import HEATMAP_STRIDE
@@ -26,12 +36,16 @@ from pose3d_ros.models.hourglass import build_hourglass, load_hourglass
 from pose3d_ros.models.prcnn import build_prcnn, pair_logits
 from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
+from training.datasets.keypoints import load_lsp
+from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, lsp_validation_crops, teacher_joints
 from training.datasets.renders import RenderedPoses, load_poses
-from training.evaluate_image_models import evaluate_hourglass, evaluate_prcnn
+from training.evaluate_image_models import evaluate_hourglass, evaluate_photo_crops, evaluate_prcnn
+from training.fit_joint_regressor import read_landmark_cache
 
 NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT),
             'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT)}
 HEATMAP_SOURCES = ('ground_truth', 'hourglass')
+DEFAULT_PHOTOS = DEFAULT_ROOT.parent / 'lspet' / 'joints.mat'
 
 DEFAULTS = {
     'model': {'type': 'hourglass'},
@@ -49,6 +63,21 @@ DEFAULTS = {
         'heatmap_noise_px': 1.5,              # ground-truth heatmaps: joint jitter, heatmap pixels
         'eval_count': 1000,                   # held-out renders
         'workers': 1,                         # rendering processes
+        # Real photos (hourglass only): LSP-format joints.mat, images/ beside it; its training
+        # split is trained on, its validation split evaluated. None: ../shared/data/lspet.
+        'photos': None,
+        'photo_share': 0.0,                   # share of training items that are photo crops
+        'photo_eval_count': 800,              # fixed validation crops (evenly spaced) for PCK@0.2
+        'photo_scale': [0.75, 1.25],          # augmentation: crop side x this
+        'photo_rotation_deg': 30.0,           # +- this
+        'photo_shift': 0.1,                   # crop centre +- this x the side
+        'photo_flip': 0.5,                    # probability of a mirrored crop (left/right swapped)
+        'photo_colour': 0.3,                  # brightness, contrast, saturation x 1 +- this
+        'photo_whole_photo': 0.0,             # probability of framing the whole photo, not the person
+        # The BlazePose teacher for joints the photos do not annotate: pose3d_fit_joint_regressor's
+        # landmark cache of the training split (.npz), or None for annotated joints only.
+        'teacher': None,
+        'teacher_weight': 0.5,                # the loss weight of a teacher's joint (annotated: 1)
     },
     'train': {
         'epochs': 10,
@@ -74,7 +103,25 @@ def load_config(path, overrides=()):
         raise ValueError(f'{path}: data.heatmaps must be one of {HEATMAP_SOURCES}, got {data["heatmaps"]!r}')
     if kind == 'prcnn' and data['heatmaps'] == 'hourglass' and not data['hourglass']:
         raise ValueError(f'{path}: data.heatmaps is hourglass but data.hourglass names no checkpoint')
+    if not 0 <= data['photo_share'] <= 1:
+        raise ValueError(f'{path}: data.photo_share must lie in [0, 1], got {data["photo_share"]!r}')
+    if kind == 'prcnn' and data['photo_share'] > 0:
+        raise ValueError(f'{path}: data.photo_share is {data["photo_share"]}, but PRCNN trains on renders '
+                         f'only (photos carry no depth rankings)')
+    try:
+        photo_augmentation(data)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f'{path}: data.photo_*: {error}') from None
+    if not 0 <= data['teacher_weight'] <= 1:
+        raise ValueError(f'{path}: data.teacher_weight must lie in [0, 1], got {data["teacher_weight"]!r}')
     return config
+
+
+def photo_augmentation(data):
+    """The photo crops' Augmentation from the data.photo_* keys."""
+    return Augmentation(scale=tuple(data['photo_scale']), rotation_deg=data['photo_rotation_deg'],
+                        shift=data['photo_shift'], flip=data['photo_flip'], colour=data['photo_colour'],
+                        whole_photo=data['photo_whole_photo'])
 
 
 def noisy_heatmaps(rng, joints_2d, visible, size, sigma, jitter_px):
@@ -110,25 +157,32 @@ class Networks:
     def loss(self, rng, batch):
         images = (batch['image'].to(self.device).float() / 255).contiguous(memory_format=torch.channels_last)
         if self.kind == 'hourglass':
-            target = batch['heatmaps'].to(self.device)
-            return sum(heatmap_loss(stack, target, self.config['train']['foreground_weight'])
+            target, weights = batch['heatmaps'].to(self.device), batch['joint_weights'].to(self.device)
+            return sum(heatmap_loss(stack, target, self.config['train']['foreground_weight'], weights)
                        for stack in self.model(images))
         scores = self.model(images, self.heatmaps_for_prcnn(rng, batch, images))
         return ranking_loss(scores, batch['ranking'].to(self.device))
 
     def evaluate(self, dataset):
+        """The held-out set's scalar metrics, {name: value}."""
+        if isinstance(dataset, PhotoCrops):
+            return evaluate_photo_crops(self.model, dataset, self.device)
         if self.kind == 'hourglass':
             return evaluate_hourglass(self.model, dataset, self.device)
         return evaluate_prcnn(self.model, dataset, self.device, self.hourglass)
 
 
-def heatmap_loss(predicted, target, foreground_weight=0.0):
-    """Mean squared error over heatmap pixels, each weighted by 1 + foreground_weight x target.
+def heatmap_loss(predicted, target, foreground_weight=0.0, joint_weights=None):
+    """Mean squared error over heatmap pixels, each weighted by 1 + foreground_weight x target
+    and by its joint's weight in joint_weights (B, J) (0: the joint is not annotated).
 
     With weight 0 it is Newell et al.'s plain MSE. Near-zero background pixels outnumber the
     Gaussian peaks ~100 to 1, so plain MSE first settles on all-zero maps; weighting the peaks
     shortens that phase."""
-    return ((1 + foreground_weight * target) * (predicted - target) ** 2).mean()
+    squared = (1 + foreground_weight * target) * (predicted - target) ** 2
+    if joint_weights is not None:
+        squared = squared * joint_weights[:, :, None, None]
+    return squared.mean()
 
 
 def ranking_loss(scores, ranking):
@@ -139,15 +193,38 @@ def ranking_loss(scores, ranking):
 
 
 def datasets(config):
+    """-> (training set, {name: held-out set}): renders, photo crops or a mixture, by data.photo_share;
+    the held-out sets' metrics go into the history as eval_<name><metric>."""
     data, settings = config['data'], config['train']
-    root = data['root'] or DEFAULT_ROOT
-    common = dict(size=data['input_size'], camera_distance_mm=tuple(data['camera_distance_mm']),
-                  heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
-    train = RenderedPoses(load_poses(root, data['train_subjects'], data['frame_step']),
-                          settings['samples_per_epoch'], seed=settings['seed'], **common)
-    held_out = RenderedPoses(load_poses(root, data['eval_subjects'], data['frame_step']),
-                             data['eval_count'], seed=settings['seed'] + 1, **common)
-    return train, held_out
+    share, count, seed = data['photo_share'], settings['samples_per_epoch'], settings['seed']
+    train, held_out = [], {}
+    if share < 1:
+        root = data['root'] or DEFAULT_ROOT
+        common = dict(size=data['input_size'], camera_distance_mm=tuple(data['camera_distance_mm']),
+                      heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
+        train.append(RenderedPoses(load_poses(root, data['train_subjects'], data['frame_step']), count,
+                                   seed=seed, **common))
+        held_out[''] = RenderedPoses(load_poses(root, data['eval_subjects'], data['frame_step']),
+                                     data['eval_count'], seed=seed + 1, **common)
+    if share > 0:
+        photos = data['photos'] or DEFAULT_PHOTOS
+        images = load_lsp(photos, split='train')
+        train.append(PhotoCrops(images, data['input_size'], count, photo_augmentation(data), seed=seed + 2,
+                                heatmap_sigma=data['heatmap_sigma'], teacher=teacher(data, images),
+                                teacher_weight=data['teacher_weight']))
+        for name, crops in lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
+                                                data['heatmap_sigma']).items():
+            held_out[name + '_'] = crops
+    if len(train) == 2:
+        return Mixture(*train, share, count, seed=seed), held_out
+    return train[0], held_out
+
+
+def teacher(data, images):
+    """The teacher's LSP joints for the training photos (teacher_joints), or None without data.teacher."""
+    if not data['teacher']:
+        return None
+    return teacher_joints(images, read_landmark_cache(data['teacher'], images), JointRegressor())
 
 
 def train(config, out, device='auto', progress=True):
@@ -184,8 +261,9 @@ def train(config, out, device='auto', progress=True):
         scheduler.step()
         record = {'epoch': epoch + 1, 'lr': optimizer.param_groups[0]['lr'], 'loss': total / max(batches, 1)}
         if experiment.evaluates_after(epoch, settings):
-            record.update({f'eval_{name}': value for name, value in networks.evaluate(held_out).items()
-                           if np.isscalar(value)})
+            for prefix, held_out_set in held_out.items():
+                record.update({f'eval_{prefix}{name}': value for name, value in networks.evaluate(held_out_set).items()
+                               if np.isscalar(value)})
         history.append(record)
         checkpoint = run.save_epoch({'format': NETWORKS[networks.kind][1], 'model': config['model'],
                                      'input_size': data['input_size']}, config, model, optimizer, scheduler, history)

@@ -16,6 +16,8 @@ from pose3d_ros.inference.person import Person2D, check_image, network_image
 from pose3d_ros.ranking import discretize, probabilities_from_scores
 
 STAGES = ('crop', 'hourglass', 'prcnn', 'decode')
+# The tracked crop's side over the joints' extent; the hourglass's real-photo crops use it too.
+TRACKING_MARGIN = 1.3
 
 
 def whole_frame_box(image_shape):
@@ -35,7 +37,7 @@ class PersonTracker:
     """The crop for the next frame: the box around the last confident joints grown by `margin`,
     or the whole frame when there is none (start, or mean confidence under `min_confidence`)."""
 
-    def __init__(self, margin=1.3, min_confidence=0.2):
+    def __init__(self, margin=TRACKING_MARGIN, min_confidence=0.2):
         self.margin, self.min_confidence = margin, min_confidence
         self.center, self.side = None, None
 

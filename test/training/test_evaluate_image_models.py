@@ -3,13 +3,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from pose3d_ros.models import hourglass, prcnn
 from training import evaluate_image_models
+from training.datasets.photo_crops import PhotoCrops
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+from photo_samples import DETECTED, photo  # noqa: E402
 
 MPII = H36M_ROOT.parent / 'mpii-samples' / 'test_mpii.json'
 
@@ -45,6 +48,41 @@ def test_the_command_reports_pckh_ranking_accuracy_the_pair_figure_and_mpii(tmp_
 def test_the_command_needs_a_model(capsys):
     assert evaluate_image_models.main([]) == 2
     assert 'give --hourglass, --prcnn or both' in capsys.readouterr().err
+
+
+class Oracle(torch.nn.Module):
+    """A 'hourglass' that outputs given heatmaps, moved by `shift` heatmap pixels to the right."""
+
+    def __init__(self, heatmaps, shift=0):
+        super().__init__()
+        self.heatmaps, self.shift = heatmaps, shift
+
+    def forward(self, images):
+        return [torch.roll(self.heatmaps, self.shift, dims=-1).expand(len(images), -1, -1, -1)]
+
+
+def test_lsp_pck_scores_the_annotated_lsp_joints_against_the_torso(tmp_path):
+    annotated = np.ones(14, bool)
+    annotated[0] = False  # the right ankle: not scored
+    crops = PhotoCrops([photo(tmp_path, annotated)], size=128)
+    target = crops[0]['heatmaps']
+    exact = evaluate_image_models.evaluate_photo_crops(Oracle(target), crops)
+    assert exact == {'pck': 1.0, 'people': 1}
+    # torso ~38 crop px here, so 0.2 x torso ~7.7 px: a 1-heatmap-pixel (4 px) shift is within it, 2 (8 px) not
+    assert 4 < 0.2 * float(crops[0]['torso_size']) < 8
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 1), crops)['pck'] == 1.0
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(target, 2), crops)['pck'] == 0.0
+    # an unannotated joint predicted anywhere does not count; the pelvis, which LSP lacks, neither
+    wrong = target.clone()
+    wrong[[DETECTED['r_foot'], DETECTED['hip']]] = torch.roll(wrong[[DETECTED['r_foot'], DETECTED['hip']]], 5, -1)
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['pck'] == 1.0
+    wrong[DETECTED['r_knee']] = torch.roll(wrong[DETECTED['r_knee']], 5, -1)
+    assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['pck'] == pytest.approx(12 / 13)
+
+
+def test_lsp_crops_need_the_hourglass(capsys):
+    assert evaluate_image_models.main(['--prcnn', 'p.pt', '--lsp', 'joints.mat']) == 2
+    assert '--lsp needs --hourglass' in capsys.readouterr().err
 
 
 def test_the_mpii_figure_needs_the_photos_and_the_hourglass(tmp_path, capsys):

@@ -1,6 +1,7 @@
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -11,6 +12,10 @@ from training import train_image_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
+from photo_samples import photo  # noqa: E402
+
+needs_lspet = pytest.mark.skipif(not train_image_model.DEFAULT_PHOTOS.is_file(),
+                                 reason=f'LSP Extended not found at {train_image_model.DEFAULT_PHOTOS}')
 
 # A few hundred 64 x 64 renders of S1 poses and tiny networks: seconds on 2 cores.
 DATA = {'root': str(H36M_ROOT), 'train_subjects': [1], 'frame_step': 20, 'input_size': 64,
@@ -47,6 +52,61 @@ def test_hourglass_learns_heatmaps_and_a_stopped_run_resumes_identically(tmp_pat
 
 
 @needs_h36m
+@needs_lspet
+def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_path, monkeypatch):
+    mixed = dict(TINY_HOURGLASS, data=dict(DATA, photo_share=0.5, photo_whole_photo=0.3, photo_eval_count=32,
+                                           eval_count=16))
+    config = train_image_model.load_config(config_file(tmp_path, mixed))
+    straight = train_image_model.train(config, tmp_path / 'straight', device='cpu', progress=False)
+    losses = [record['loss'] for record in straight['history']]
+    assert losses[-1] < 0.7 * losses[0]
+    last = straight['history'][-1]
+    assert 0 <= last['eval_lsp_pck'] <= 1 and last['eval_lsp_people'] == 32 and 0 <= last['eval_pckh'] <= 1
+    assert 0 <= last['eval_lsp_whole_photo_pck'] <= 1 and last['eval_lsp_whole_photo_people'] == 32
+
+    # A crash in the middle of the second epoch (as kill -9 would) loses only that epoch.
+    steps, loss = [], train_image_model.heatmap_loss
+
+    def crashing_loss(*args):
+        steps.append(1)
+        if len(steps) == 2 * 9:  # 6 batches an epoch x 2 stacks: the third batch of epoch 2
+            raise KeyboardInterrupt
+        return loss(*args)
+
+    monkeypatch.setattr(train_image_model, 'heatmap_loss', crashing_loss)
+    with pytest.raises(KeyboardInterrupt):
+        train_image_model.train(config, tmp_path / 'crashed', device='cpu', progress=False)
+    assert torch.load(tmp_path / 'crashed' / 'checkpoint.pt', weights_only=True)['epoch'] == 1
+    monkeypatch.setattr(train_image_model, 'heatmap_loss', loss)
+    resumed = train_image_model.train(config, tmp_path / 'crashed', device='cpu', progress=False)
+    assert all(torch.equal(resumed['state_dict'][name], straight['state_dict'][name])
+               for name in straight['state_dict'])
+    assert resumed['history'] == straight['history']
+
+
+def test_the_teacher_comes_from_a_landmark_cache_of_every_training_photo(tmp_path):
+    images = [photo(tmp_path, name=f'{k}.png') for k in range(2)]
+    cache = tmp_path / 'landmarks.npz'
+    np.savez(cache, names=np.array(['0.png', '1.png']), landmarks=np.full((2, 33, 2), np.nan),
+             done=np.array([True, True]))
+    assert train_image_model.teacher({'teacher': None}, images) is None
+    joints = train_image_model.teacher({'teacher': str(cache)}, images)
+    assert joints.shape == (2, 14, 2) and np.isnan(joints).all()  # nobody found: no teacher
+    np.savez(cache, names=np.array(['0.png']), landmarks=np.zeros((1, 33, 2)), done=np.array([True]))
+    with pytest.raises(ValueError, match=r'landmarks\.npz: no landmarks for 1 training photos \(e\.g\. 1\.png\)'):
+        train_image_model.teacher({'teacher': str(cache)}, images)
+    with pytest.raises(ValueError, match=r'missing\.npz: not a landmark cache'):
+        train_image_model.teacher({'teacher': str(tmp_path / 'missing.npz')}, images)
+
+
+def test_joint_weights_leave_unannotated_joints_out_of_the_loss():
+    target, predicted = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
+    weights = torch.tensor([[1.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
+    assert train_image_model.heatmap_loss(predicted, target, 0.0, weights) == pytest.approx(5 / 6)
+    assert train_image_model.heatmap_loss(predicted, target) == pytest.approx(1.0)
+
+
+@needs_h36m
 def test_prcnn_trains_on_noisy_ground_truth_and_on_hourglass_heatmaps(tmp_path):
     config = train_image_model.load_config(config_file(tmp_path, TINY_PRCNN))
     result = train_image_model.train(config, tmp_path / 'gt', device='cpu', progress=False)
@@ -71,6 +131,15 @@ def test_config_errors_name_the_file_and_the_value(tmp_path):
     with pytest.raises(ValueError, match=r"bad\.yaml: data\.heatmaps is hourglass but data\.hourglass names no checkpoint"):
         train_image_model.load_config(config_file(tmp_path, {'model': {'type': 'prcnn'}, 'data': {'heatmaps': 'hourglass'}},
                                                   'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.photo_share is 0\.5, but PRCNN trains on renders only"):
+        train_image_model.load_config(config_file(tmp_path, {'model': {'type': 'prcnn'}, 'data': {'photo_share': 0.5}},
+                                                  'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.photo_share must lie in \[0, 1\], got 2"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'photo_share': 2}}, 'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.photo_\*: augmentation scale must be 0 < low <= high, got \(1\.5, 1\.0\)"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'photo_scale': [1.5, 1.0]}}, 'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.teacher_weight must lie in \[0, 1\], got -1"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'teacher_weight': -1}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) \['size'\] in 'data'"):
         train_image_model.load_config(config_file(tmp_path, {'data': {'size': 64}}, 'bad.yaml'))
     assert train_image_model.main(['--config', str(tmp_path / 'missing.yaml'), '--out', str(tmp_path / 'run')]) == 2
@@ -78,6 +147,6 @@ def test_config_errors_name_the_file_and_the_value(tmp_path):
 
 def test_shipped_configs_load():
     configs = sorted((Path(train_image_model.__file__).parent / 'configs' / 'image').glob('*.yaml'))
-    assert len(configs) >= 4
+    assert len(configs) >= 5
     for path in configs:
         train_image_model.load_config(path)

@@ -1,1 +1,1 @@
-"""Dataset readers: Human3.6M and the synthetic renders."""
+"""Dataset readers: Human3.6M, the synthetic renders and crops of annotated photos."""

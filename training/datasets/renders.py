@@ -35,7 +35,8 @@ class RenderedPoses(torch.utils.data.Dataset):
     """`count` renders per epoch of poses seen by virtual cameras aimed at the person.
 
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joints_2d (J, 2) crop pixels,
-    visible (J,), depths (J,) mm, ranking (J, J) (eq. 1, ties 0.5), J = DETECTED_JOINTS, and
+    visible (J,), depths (J,) mm, ranking (J, J) (eq. 1, ties 0.5), J = DETECTED_JOINTS,
+    joint_weights (J,) ones (every drawn joint is known, unlike on annotated photos), and
     head_size: the PCKh reference, the drawn head's upper neck-head top length in crop pixels at
     the head's depth, which unlike its 2D projection does not shrink with the view.
     """
@@ -76,6 +77,7 @@ class RenderedPoses(torch.utils.data.Dataset):
         return {
             'image': torch.from_numpy(np.ascontiguousarray(rendering.image.transpose(2, 0, 1))),
             'heatmaps': torch.from_numpy(heatmaps),
+            'joint_weights': torch.ones(len(heatmaps)),
             'joints_2d': torch.from_numpy(rendering.joints_2d),
             'visible': torch.from_numpy(rendering.visible),
             'depths': torch.from_numpy(rendering.depths),
