@@ -33,27 +33,11 @@ def config_file(tmp_path, config, name='config.yaml'):
 
 
 @needs_h36m
-def test_hourglass_learns_heatmaps_and_a_stopped_run_resumes_identically(tmp_path):
-    config = train_image_model.load_config(config_file(tmp_path, TINY_HOURGLASS))
-    straight = train_image_model.train(config, tmp_path / 'straight', device='cpu', progress=False)
-    losses = [record['loss'] for record in straight['history']]
-    assert losses[-1] < 0.5 * losses[0]
-    assert 0 <= straight['history'][-1]['eval_pckh'] <= 1
-
-    # Two epochs, then the same run extended to three: bit-identical to three in a row.
-    short = dict(config, train=dict(config['train'], epochs=2))
-    train_image_model.train(short, tmp_path / 'resumed', device='cpu', progress=False)
-    resumed = train_image_model.train(config, tmp_path / 'resumed', device='cpu', progress=False)
-    assert all(torch.equal(resumed['state_dict'][name], straight['state_dict'][name])
-               for name in straight['state_dict'])
-    model, checkpoint = load_hourglass(tmp_path / 'resumed' / 'checkpoint.pt')
-    assert checkpoint['input_size'] == 64 and len(model(torch.rand(1, 3, 64, 64))) == 2
-    assert len((tmp_path / 'resumed' / 'history.jsonl').read_text().splitlines()) == 3
-
-
 @needs_h36m
 @needs_lspet
 def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_path, monkeypatch):
+    """Renders and photos mixed; a run that crashes resumes bit-identically (one test for both: each
+    tiny run costs seconds)."""
     mixed = dict(TINY_HOURGLASS, data=dict(DATA, photo_share=0.5, photo_whole_photo=0.3, photo_eval_count=32,
                                            eval_count=16))
     config = train_image_model.load_config(config_file(tmp_path, mixed))
@@ -82,6 +66,9 @@ def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_
     assert all(torch.equal(resumed['state_dict'][name], straight['state_dict'][name])
                for name in straight['state_dict'])
     assert resumed['history'] == straight['history']
+    model, checkpoint = load_hourglass(tmp_path / 'crashed' / 'checkpoint.pt')
+    assert checkpoint['input_size'] == 64 and len(model(torch.rand(1, 3, 64, 64))) == 2
+    assert len((tmp_path / 'crashed' / 'history.jsonl').read_text().splitlines()) == len(straight['history'])
 
 
 def test_the_teacher_comes_from_a_landmark_cache_of_every_training_photo(tmp_path):
