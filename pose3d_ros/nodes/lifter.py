@@ -388,7 +388,7 @@ class LifterNode(InferenceNode):
         self.camera_problem = 'none received yet'
         self.pending = OrderedDict()  # stamp ns -> {'keypoints' / 'ranking': ArrayHalf}, oldest first
         self.finished = OrderedDict()  # stamps ns of the last FINISHED_FRAMES frames lifted or dropped
-        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'unmatched', 'rejected',
+        self.counts = dict.fromkeys(('inputs', 'outputs', 'people', 'dropped', 'frames_unmatched', 'rejected',
                                      'people_rejected', 'errors', 'depth_placed', *DROP_REASONS), 0)
         self._counts_at_last_report = dict(self.counts)
         self._last_report = time.monotonic()
@@ -627,7 +627,7 @@ class LifterNode(InferenceNode):
 
     def _drop_waiting(self, stamp, entry, reason):
         """Drop a buffered frame that did not complete: its arrays, for `reason`."""
-        self.counts['unmatched'] += 1
+        self.counts['frames_unmatched'] += 1
         self._drop(reason, len(entry))
         self._finish(stamp)
 
@@ -730,7 +730,7 @@ class LifterNode(InferenceNode):
             problems.append(f'no input on {self.topics["keypoints"]}')
         if self.camera is None:
             problems.append(f'no valid camera_info ({self.camera_problem})')
-        for key, what in (('dropped', 'frames dropped'), ('unmatched', 'frames unmatched'),
+        for key, what in (('dropped', 'frames dropped'), ('frames_unmatched', 'frames unmatched'),
                           ('rejected', 'messages rejected'), ('people_rejected', 'people rejected'),
                           ('errors', 'internal errors'), ('lost in queue or transport', 'messages lost')):
             if since[key]:
@@ -739,7 +739,7 @@ class LifterNode(InferenceNode):
         counts = self.counts
         values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
                   median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
-                  str(counts['people']), str(counts['dropped']), str(counts['unmatched']), str(counts['rejected']),
+                  str(counts['people']), str(counts['dropped']), str(counts['frames_unmatched']), str(counts['rejected']),
                   str(counts['people_rejected']), str(counts['errors']), str(counts['depth_placed']),
                   *(str(counts[reason]) for reason in DROP_REASONS), 'valid' if self.camera else self.camera_problem,
                   self.backend_name, self.precision, self.device, self.model)
