@@ -739,8 +739,9 @@ class LifterNode(InferenceNode):
         counts = self.counts
         values = (f'{since["inputs"] / elapsed:.2f}', f'{since["outputs"] / elapsed:.2f}', people_per_frame,
                   median(self.lifter_ms), median(self.stamp_to_output_ms), str(counts['outputs']),
-                  str(counts['people']), str(counts['dropped']), str(counts['frames_unmatched']), str(counts['rejected']),
-                  str(counts['people_rejected']), str(counts['errors']), str(counts['depth_placed']),
+                  str(counts['people']), str(counts['dropped']), str(counts['frames_unmatched']),
+                  str(counts['rejected']), str(counts['people_rejected']), str(counts['errors']),
+                  str(counts['depth_placed']),
                   *(str(counts[reason]) for reason in DROP_REASONS), 'valid' if self.camera else self.camera_problem,
                   self.backend_name, self.precision, self.device, self.model)
         return DiagnosticStatus(
