@@ -24,6 +24,8 @@ ROSDEP_KEYS = {'numpy': 'python3-numpy', 'yaml': 'python3-yaml', 'cv2': 'python3
 # Modules that neither package.xml nor requirements-ros.txt brings, and why.
 INSTALLED_APART = {
     'tensorrt': 'the tensorrt backend only; TensorRT comes with JetPack (python3-libnvinfer)',
+    'cuda': "the tensorrt backend only; NVIDIA's CUDA runtime bindings of the device's CUDA version "
+            '(pip install cuda-python; README, Jetson)',
     'h5py': 'pose3d_ros.camera.load_cameras reads Human3.6M cameras.h5 for training/ only',
 }
 # The pose3d_ros executables of setup.py: {name: module}.

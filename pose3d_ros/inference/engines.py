@@ -1,4 +1,4 @@
-"""TensorRT engines built from the project's ONNX files, cached per device, run on PyTorch buffers.
+"""TensorRT engines built from the project's ONNX files, cached per device, run without PyTorch.
 
 The production path on Jetson-class GPUs (TensorRT 10 Python API). An engine is only valid for
 the ONNX file, TensorRT version, GPU, precision and input shapes it was built for; together they
@@ -26,6 +26,7 @@ import numpy as np
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.inference.backends import single_or_tuple
+from pose3d_ros.inference.cuda_runtime import DeviceArray, Stream, device_identity, import_cudart
 from pose3d_ros.integrity import file_sha256
 
 PRECISIONS = ('fp32', 'fp16', 'int8')
@@ -198,25 +199,6 @@ def import_tensorrt():
     return tensorrt
 
 
-def import_torch():
-    try:
-        import torch
-    except ImportError as error:
-        raise ValueError(f'the TensorRT backend keeps its device buffers in PyTorch CUDA tensors, so it needs '
-                         f'PyTorch ({error}): on a Jetson, NVIDIA\'s PyTorch wheel for its JetPack; the '
-                         f'onnxruntime backend runs without it') from None
-    return torch
-
-
-def device_identity():
-    """(GPU name, 'major.minor' compute capability) of the current CUDA device."""
-    torch = import_torch()
-    if not torch.cuda.is_available():
-        raise ValueError('the TensorRT backend needs a CUDA GPU; torch.cuda.is_available() is False')
-    major, minor = torch.cuda.get_device_capability()
-    return torch.cuda.get_device_name(), f'{major}.{minor}'
-
-
 class _TensorRTLogger:
     """A trt.ILogger that forwards to Python logging (made lazily: trt may be missing)."""
 
@@ -267,11 +249,9 @@ def build_engine(trt, logger, onnx_path, precision, input_shapes, calibrator=Non
 
 
 def entropy_calibrator(trt, batches, cache_path):
-    """A trt.IInt8EntropyCalibrator2 over CalibrationBatches, with device buffers owned by PyTorch
-    and its calibration cache at cache_path. Without batches (a rebuild: a new TensorRT version or
-    GPU) the cache of an earlier calibration must exist: TensorRT then reads it and asks for no batch."""
-    torch = import_torch()
-
+    """A trt.IInt8EntropyCalibrator2 over CalibrationBatches, its calibration cache at cache_path.
+    Without batches (a rebuild: a new TensorRT version or GPU) the cache of an earlier calibration
+    must exist: TensorRT then reads it and asks for no batch."""
     cache_path = Path(cache_path)
     if batches is None and not cache_path.is_file():
         raise ValueError(f'an INT8 engine needs calibration data: no calibration images were given and there is '
@@ -284,6 +264,9 @@ def entropy_calibrator(trt, batches, cache_path):
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.batches = iter(batches if batches is not None else ())
             self.buffers = {}
+            if batches is not None:  # a rebuild from the cache copies nothing to the GPU
+                self.cudart = import_cudart()
+                self.stream = Stream(self.cudart)
 
         def get_batch_size(self):
             return batches.batch_size if batches is not None else 1
@@ -293,8 +276,12 @@ def entropy_calibrator(trt, batches, cache_path):
             if batch is None:
                 return None
             for name in names:
-                self.buffers[name] = torch.from_numpy(batch[name]).cuda()
-            return [self.buffers[name].data_ptr() for name in names]
+                if name not in self.buffers:
+                    self.buffers[name] = DeviceArray(self.cudart, batch[name].shape, np.float32)
+            uploaded = [self.buffers[name].upload(batch[name], self.stream) for name in names]  # kept to the sync
+            self.stream.synchronize()
+            del uploaded
+            return [self.buffers[name].pointer for name in names]
 
         def read_calibration_cache(self):
             return cache_path.read_bytes() if cache_path.is_file() else None
@@ -307,8 +294,8 @@ def entropy_calibrator(trt, batches, cache_path):
 
 
 class TensorRTBackend:
-    """One engine behind the backend call; its input and output buffers are PyTorch CUDA tensors
-    (no pycuda), and it runs on a PyTorch CUDA stream."""
+    """One engine behind the backend call, its inputs and outputs in GPU buffers of their own
+    (cuda_runtime: no PyTorch), run on a CUDA stream of its own."""
 
     name = 'tensorrt'
 
@@ -317,11 +304,11 @@ class TensorRTBackend:
         """input_shapes: {input name: shape} for the ONNX inputs; calibration: CalibrationBatches
         (INT8 only; without them the calibration cache of an earlier build)."""
         trt = import_tensorrt()
-        torch = import_torch()
+        cudart = import_cudart()
         onnx_path = Path(onnx_path)
         if not onnx_path.is_file():
             raise ValueError(f'{onnx_path}: ONNX model not found')
-        gpu, capability = device_identity()
+        gpu, capability = device_identity(cudart)
         self.precision, self.device = precision, 'cuda'
         self.logger = _TensorRTLogger.create(trt)
         cache = EngineCache(cache_dir)
@@ -339,40 +326,35 @@ class TensorRTBackend:
 
         self.engine = load_or_build(cache, onnx_path, key, deserialize, build)
         self.context = self.engine.create_execution_context()
-        self.stream = torch.cuda.Stream()
+        self.stream = Stream(cudart)
         self.inputs, self.outputs = {}, {}
         for index in range(self.engine.num_io_tensors):
             name = self.engine.get_tensor_name(index)
-            shape = tuple(self.engine.get_tensor_shape(name))
-            dtype = torch.from_numpy(np.empty(0, trt.nptype(self.engine.get_tensor_dtype(name)))).dtype
             if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                shape = tuple(input_shapes[name])
-                self.context.set_input_shape(name, shape)
-                self.inputs[name] = torch.empty(shape, dtype=dtype, device='cuda')
-                self.context.set_tensor_address(name, self.inputs[name].data_ptr())
+                self.context.set_input_shape(name, tuple(input_shapes[name]))
+                self.inputs[name] = None
             else:
-                self.outputs[name] = None  # sized below, once every input shape is set
-        for name in self.outputs:
-            dtype = torch.from_numpy(np.empty(0, trt.nptype(self.engine.get_tensor_dtype(name)))).dtype
-            self.outputs[name] = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=dtype, device='cuda')
-            self.context.set_tensor_address(name, self.outputs[name].data_ptr())
+                self.outputs[name] = None
+        for buffers in (self.inputs, self.outputs):  # outputs sized once every input shape is set
+            for name in buffers:
+                dtype = trt.nptype(self.engine.get_tensor_dtype(name))
+                buffers[name] = DeviceArray(cudart, self.context.get_tensor_shape(name), dtype)
+                self.context.set_tensor_address(name, buffers[name].pointer)
         self.input_names, self.output_names = tuple(self.inputs), tuple(self.outputs)
-        self.input_shapes = {name: tuple(buffer.shape) for name, buffer in self.inputs.items()}
+        self.input_shapes = {name: buffer.shape for name, buffer in self.inputs.items()}
         self.path, self.label = onnx_path, label or onnx_path.name
 
     def __call__(self, **inputs):
-        import torch
-
         if set(inputs) != set(self.input_names):
             raise ValueError(f'{self.path}: expects inputs {list(self.input_names)}, got {sorted(inputs)}')
-        with torch.cuda.stream(self.stream):
-            for name, value in inputs.items():
-                value = torch.as_tensor(value)
-                if tuple(value.shape) != tuple(self.inputs[name].shape):
-                    raise ValueError(f'{self.path}: input {name!r} must have shape {tuple(self.inputs[name].shape)}, '
-                                     f'got {tuple(value.shape)}')
-                self.inputs[name].copy_(value, non_blocking=True)
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError(f'{self.path}: TensorRT execution failed')
-            outputs = [output.float().cpu() for output in self.outputs.values()]
-        return single_or_tuple([output.numpy() for output in outputs])
+        for name, value in inputs.items():
+            if tuple(np.shape(value)) != self.inputs[name].shape:
+                raise ValueError(f'{self.path}: input {name!r} must have shape {self.inputs[name].shape}, '
+                                 f'got {tuple(np.shape(value))}')
+        uploaded = [self.inputs[name].upload(value, self.stream) for name, value in inputs.items()]  # kept to the sync
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise RuntimeError(f'{self.path}: TensorRT execution failed')
+        outputs = [output.download(self.stream) for output in self.outputs.values()]
+        self.stream.synchronize()
+        del uploaded
+        return single_or_tuple([output.astype(np.float32, copy=False) for output in outputs])

@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -48,8 +49,8 @@ for kind, model, backend in (('lifter', lifter._lifter_model(), 'tensorrt'),
                              ('prcnn', missing_checkpoint, 'onnxruntime')):
     try:
         make_backend(kind, model, backend, cache_dir=cache_dir)
-    except ValueError as error:
-        errors.append(str(error))
+    except Exception as error:  # with a GPU the TensorRT stand-in above fails at its missing API
+        errors.append(f'{type(error).__name__}: {error}')
 print(json.dumps({'model': lifter.model, 'camera_model': camera.model, 'joints_2d': person.joints_2d.tolist(),
                   'pose_m': lifted.pose_m.tolist(), 'errors': errors, 'bundle_and_checkpoint_refused': refused,
                   'torch_loaded': any(name.split('.')[0] == 'torch' for name in sys.modules)}))
@@ -68,9 +69,12 @@ def test_the_nodes_run_a_bundle_without_pytorch(bundle, checkpoints, tmp_path):
     assert 'model_bundle replaces lifter_checkpoint: set one or the other' in result.stderr
     assert found['camera_model'] == f'drpose3d: hourglass:hourglass.pt, prcnn:prcnn.pt (bundle {bundle.folder})'
     tensorrt, cache_miss = found['errors']
-    assert tensorrt.startswith('the TensorRT backend keeps its device buffers in PyTorch CUDA tensors, so it needs '
-                               'PyTorch (torch is not installed here)')
-    assert cache_miss.startswith(f'{tmp_path}/onnx/retrained_prcnn-')
+    # The TensorRT backend gets as far as this machine allows without PyTorch: to the missing GPU
+    # (CI), the missing CUDA bindings, or with a GPU to the stand-in's missing TensorRT API.
+    assert re.match(r"ValueError: the TensorRT backend needs a CUDA GPU; cudaGetDeviceCount says cudaError|"
+                    r"ValueError: the TensorRT backend moves its buffers with NVIDIA's CUDA runtime bindings|"
+                    r"AttributeError: module 'tensorrt' has no attribute", tensorrt), tensorrt
+    assert cache_miss.startswith(f'ValueError: {tmp_path}/onnx/retrained_prcnn-')
     assert 'exporting it needs PyTorch' in cache_miss
     # The same frame through the checkpoints on PyTorch, the reference.
     reference = build_pipeline('drpose3d', **checkpoints, backend='pytorch', tracker=PersonTracker(min_confidence=0.0))

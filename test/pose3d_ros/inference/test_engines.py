@@ -187,8 +187,10 @@ def test_without_tensorrt_the_backend_says_what_is_missing(onnx_file):
 @pytest.mark.parametrize('precision', ['fp32', 'fp16'])
 def test_tensorrt_matches_onnx_runtime(tmp_path, precision):
     pytest.importorskip('tensorrt', reason='TensorRT is not installed (JetPack or NVIDIA wheels)')
-    if not torch.cuda.is_available():
-        pytest.skip('TensorRT needs a CUDA GPU')
+    try:
+        engines.device_identity(engines.import_cudart())
+    except ValueError as missing:
+        pytest.skip(str(missing))
     from pose3d_ros.inference.backends import OnnxRuntimeBackend
 
     torch.manual_seed(0)
