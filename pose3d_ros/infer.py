@@ -160,7 +160,8 @@ def run(args):
     pipeline = build_pipeline(
         args.front_end, lifter=args.lifter, hourglass=WEIGHTS_DIR / 'hourglass_small.pt',
         prcnn=WEIGHTS_DIR / 'prcnn_small.pt', landmark_model=args.landmark_model, backend=args.backend,
-        threads=args.threads, cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=args.max_people))
+        threads=args.threads, cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=args.max_people),
+        person_detector=not args.no_person_detector)
     frames, writer, video_size = [], None, None
     previous_was_video = False
     for source, rgb, is_video_frame in tqdm(frames_of(args.inputs), total=count_frames(args.inputs),
@@ -204,6 +205,9 @@ def main(argv=None):
     parser.add_argument('--landmark-model', default='heavy', choices=LANDMARK_MODELS,
                         help='blazepose landmark model (default %(default)s: offline, the most accurate)')
     parser.add_argument('--max-people', type=int, default=4)
+    parser.add_argument('--no-person-detector', action='store_true',
+                        help='drpose3d: crop the whole frame until someone is tracked, not the person '
+                             "BlazePose's detector finds")
     parser.add_argument('--video-out', help='draw the skeletons into this MP4 video')
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of --video-out')
     parser.add_argument('--lifter', default=str(DEFAULT_LIFTER), help='lifter checkpoint (default: shipped)')

@@ -195,6 +195,8 @@ def main(argv=None):
     parser.add_argument('--joint-regressor', help='blazepose: regressor file (default: the shipped one)')
     parser.add_argument('--hourglass', help='drpose3d: hourglass checkpoint (default: shipped)')
     parser.add_argument('--prcnn', help='drpose3d: PRCNN checkpoint (default: shipped)')
+    parser.add_argument('--no-person-detector', action='store_true',
+                        help="drpose3d: crop the whole photo, not the person BlazePose's detector finds")
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--lsp', help='LSP-format joints.mat (images/ beside it)')
@@ -225,7 +227,7 @@ def photo_pipeline(args):
                               threads=args.threads, settings=settings, joint_regressor=args.joint_regressor)
     return build_pipeline('drpose3d', hourglass=args.hourglass or WEIGHTS_DIR / 'hourglass_small.pt',
                           prcnn=args.prcnn or WEIGHTS_DIR / 'prcnn_small.pt', backend=args.backend,
-                          threads=args.threads)
+                          threads=args.threads, person_detector=not args.no_person_detector)
 
 
 def people_in_photo(pipeline, rgb):

@@ -169,6 +169,51 @@ def weighted_nms(scores, boxes, keypoints, iou_threshold):
     return results
 
 
+class PersonDetector:
+    """BlazePose's detector over several views of a frame: the whole frame upright and turned by
+    `turns` quarter turns, then a `tiles` x `tiles` grid of upright tiles. `network` is its backend."""
+
+    def __init__(self, network, turns=(0, 1, 2, 3), tiles=2, min_score=0.5):
+        self.network, self.turns, self.tiles, self.min_score = network, tuple(turns), tiles, min_score
+        self.reset()
+
+    def reset(self):
+        self.turn = 0  # counts the searches that look at one view in turn
+
+    def views(self, image_shape):
+        """The ROIs a full search runs the detector on: the turned whole frames (upright first),
+        then the tiles."""
+        return [Roi.whole_image(image_shape, turns) for turns in self.turns] + tiles(image_shape, self.tiles)
+
+    def next_view(self, views):
+        """One of `views`, each in turn from one call to the next."""
+        view = views[self.turn % len(views)]
+        self.turn += 1
+        return view
+
+    def search_views(self, image_shape, full):
+        """What a search for someone looks at: every view (full), or the upright frame and one
+        other view in turn (nobody was found by the last full search: a frame never pays for them all)."""
+        views = self.views(image_shape)
+        return views if full or len(views) == 1 else [views[0], self.next_view(views[1:])]
+
+    def __call__(self, image, views=None):
+        """Every person the detector finds in `views` (ROIs; default: all views) ->
+        [(score, face box, keypoints)], best first; a person's ROI is person_roi(keypoints)."""
+        found = []
+        for roi in views or self.views(image.shape):
+            crop = warp_crop(image, roi.transform(DETECTOR_INPUT), DETECTOR_INPUT, border='black')
+            regressions, scores = self.network(image=network_image(crop))
+            found.append(decode_detections(regressions[0], scores[0], roi, self.min_score))
+        scores, boxes, keypoints = (np.concatenate(parts) for parts in zip(*found))
+        return weighted_nms(scores, boxes, keypoints, NMS_IOU)
+
+
+def person_roi(keypoints):
+    """A detection's (4, 2) keypoints -> the ROI of the whole person (hip centre, scale point)."""
+    return Roi.from_alignment(keypoints[0], keypoints[1])
+
+
 def refine_from_heatmaps(points, heatmap_logits, kernel=HEATMAP_KERNEL, min_confidence=MIN_HEATMAP_CONFIDENCE):
     """MediaPipe's RefineLandmarksFromHeatmap: (N, 2) landmark positions in crop pixels and
     (N, S, S) heatmap logits -> positions moved to the sigmoid-weighted mean cell of the
@@ -326,8 +371,10 @@ class BlazePoseFrontEnd:
     stages = STAGES
 
     def __init__(self, detector, landmarks, settings=None, regressor=None):
-        self.detector, self.landmark_model = detector, landmarks
+        self.landmark_model = landmarks
         self.settings = settings or FrontEndSettings()
+        self.detector = PersonDetector(detector, self.settings.detector_turns, self.settings.detector_tiles,
+                                       self.settings.min_detection_score)
         if not self.settings.depth_tie_mm > 0:
             raise ValueError(f'depth_tie_mm must be positive, got {self.settings.depth_tie_mm}')
         if not 0 < self.settings.tie_band < 0.5:  # depth_probabilities needs a band on both sides
@@ -342,26 +389,9 @@ class BlazePoseFrontEnd:
         self.next_id = 0
         self.frames_since_detection = 0
         self.searched = False  # whether a full search has run since
-        self.view_turn = 0  # counts the searches that look at one view in turn
+        self.detector.reset()
 
-    # -- the two networks ------------------------------------------------------------------------
-
-    def detector_views(self, image_shape):
-        """The ROIs a full search runs the detector on: the whole image turned by each of
-        `detector_turns` (upright first), then the upright tiles."""
-        turned = [Roi.whole_image(image_shape, turns) for turns in self.settings.detector_turns]
-        return turned + tiles(image_shape, self.settings.detector_tiles)
-
-    def detect(self, image, views=None):
-        """Every person the detector finds in `views` (ROIs; default: detector_views) ->
-        [(score, face box, keypoints)], best first."""
-        found = []
-        for roi in views or self.detector_views(image.shape):
-            crop = warp_crop(image, roi.transform(DETECTOR_INPUT), DETECTOR_INPUT, border='black')
-            regressions, scores = self.detector(image=network_image(crop))
-            found.append(decode_detections(regressions[0], scores[0], roi, self.settings.min_detection_score))
-        scores, boxes, keypoints = (np.concatenate(parts) for parts in zip(*found))
-        return weighted_nms(scores, boxes, keypoints, NMS_IOU)
+    # -- the landmark model ----------------------------------------------------------------------
 
     def landmarks(self, image, roi):
         """The landmark model on one ROI -> Landmarks."""
@@ -395,14 +425,12 @@ class BlazePoseFrontEnd:
                 self.tracks.append(track)
         self.frames_since_detection += 1
         if len(self.tracks) < settings.max_people:
-            views = self.detector_views(image.shape)
-            if not self.searched or lost_one:  # a full search: the first frame, or someone was lost
-                self._add_detected(image, timer, views)
+            if not self.searched or lost_one or not self.tracks:  # the first frame, someone lost, nobody in view
+                self._add_detected(image, timer, self.detector.search_views(image.shape,
+                                                                            full=not self.searched or lost_one))
                 self.searched = True
-            elif not self.tracks:  # nobody in view: the upright frame, and one other view in turn
-                self._add_detected(image, timer, views[:1] + ([self._next_view(views[1:])] if views[1:] else []))
             elif self.frames_since_detection >= settings.redetect_interval:  # newcomers: one view in turn
-                self._add_detected(image, timer, [self._next_view(views)])
+                self._add_detected(image, timer, [self.detector.next_view(self.detector.views(image.shape))])
         if not self.tracks and settings.full_image_fallback:
             found = self._new_person(image, Roi.whole_image(image.shape))
             if found is not None:
@@ -415,13 +443,8 @@ class BlazePoseFrontEnd:
         timer.lap('decode')
         return people
 
-    def _next_view(self, views):
-        view = views[self.view_turn % len(views)]
-        self.view_turn += 1
-        return view
-
     def _add_detected(self, image, timer, views):
-        detections = self.detect(image, views)
+        detections = self.detector(image, views)
         self.frames_since_detection = 0
         timer.lap('detector')
         for _, _, keypoints in detections:
@@ -429,7 +452,7 @@ class BlazePoseFrontEnd:
                 break
             if self._track_near(keypoints[0], self.tracks) is not None:
                 continue  # already tracked
-            found = self._new_person(image, Roi.from_alignment(keypoints[0], keypoints[1]))
+            found = self._new_person(image, person_roi(keypoints))
             # the landmark model may settle on someone already tracked, or on part of them
             if found is not None and self._track_near(found.hip_centre, self.tracks) is None \
                     and not any(self._same_body(found, track.landmarks) for track in self.tracks):
@@ -480,11 +503,6 @@ class BlazePoseFrontEnd:
                         joints_2d=joints.astype(np.float32), confidence=confidence.astype(np.float32),
                         crop_box=np.asarray(found.roi.corner_box()), probabilities=probabilities,
                         ranking=discretize(probabilities, self.settings.tie_band), landmarks=found)
-
-
-def network_image(crop):
-    """(S, S, 3) uint8 crop -> (1, 3, S, S) float32 in [0, 1]."""
-    return (crop.transpose(2, 0, 1)[None] * np.float32(1 / 255)).astype(np.float32)
 
 
 class _StageTimer:

@@ -1,10 +1,11 @@
 """The DRPose3D front end: the stacked hourglass and PRCNN on one tracked person.
 
 Per frame: a square person crop (the given box, else the box tracked from the previous frame's
-joints, else the whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement
-mapped back to image pixels with per-joint confidence, and PRCNN's depth scores turned into the
-ranking matrix. The hourglass always finds 16 peaks: a frame whose mean peak height is under
-the tracker's `min_confidence` counts as nobody in view.
+joints, else the ROI of the best person BlazePose's detector finds, turned upright, else the
+whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement mapped back to image
+pixels with per-joint confidence, and PRCNN's depth scores turned into the ranking matrix. The
+hourglass always finds 16 peaks: a frame whose mean peak height is under the tracker's
+`min_confidence` counts as nobody in view.
 """
 import time
 
@@ -12,10 +13,11 @@ import numpy as np
 
 from pose3d_ros.crop import crop_to_image, crop_transform, warp_crop
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
+from pose3d_ros.inference.blazepose import person_roi
 from pose3d_ros.inference.person import Person2D, check_image, network_image
 from pose3d_ros.ranking import discretize, probabilities_from_scores
 
-STAGES = ('crop', 'hourglass', 'prcnn', 'decode')
+STAGES = ('detector', 'crop', 'hourglass', 'prcnn', 'decode')
 # The tracked crop's side over the joints' extent; the hourglass's real-photo crops use it too.
 TRACKING_MARGIN = 1.3
 
@@ -26,10 +28,10 @@ def whole_frame_box(image_shape):
     return np.array([(width - 1) / 2, (height - 1) / 2]), float(max(height, width))
 
 
-def network_input(image, center, side, size):
-    """(H, W, 3) uint8 RGB image and a square box -> ((1, 3, size, size) float32 crop in [0, 1],
-    the 2x3 affine from image to crop pixels)."""
-    transform = crop_transform(center, side, size)
+def network_input(image, center, side, size, rotation=0.0):
+    """(H, W, 3) uint8 RGB image and a square box (turned `rotation` radians clockwise) ->
+    ((1, 3, size, size) float32 crop in [0, 1], the 2x3 affine from image to crop pixels)."""
+    transform = crop_transform(center, side, size, rotation)
     return network_image(warp_crop(image, transform, size)), transform
 
 
@@ -64,22 +66,27 @@ class PersonTracker:
 
 class DRPose3DFrontEnd:
     """hourglass(image) -> heatmaps and prcnn(image, heatmaps) -> depth scores are backends;
+    `detector` a blazepose.PersonDetector, or None for the whole frame until someone is tracked;
     `people(image)` gives this frame's Person2D list (at most one person, id 0) and `stage_ms`
     each stage's latency in it."""
 
     stages = STAGES
 
-    def __init__(self, hourglass, prcnn, input_size, tie_band=0.1, tracker=None):
-        self.hourglass, self.prcnn = hourglass, prcnn
+    def __init__(self, hourglass, prcnn, input_size, tie_band=0.1, tracker=None, detector=None):
+        self.hourglass, self.prcnn, self.detector = hourglass, prcnn, detector
         self.input_size = int(input_size)
         self.tie_band = tie_band
         self.tracker = tracker or PersonTracker()
+        self.searched = False
         self.stage_ms = dict.fromkeys(STAGES, 0.0)
         self._clock = 0.0
 
     def reset(self):
         """Forget the tracked box (a new video or camera session)."""
         self.tracker = PersonTracker(self.tracker.margin, self.tracker.min_confidence)
+        self.searched = False  # whether the detector has searched every view since
+        if self.detector is not None:
+            self.detector.reset()
 
     def _lap(self, stage):
         now = time.perf_counter()
@@ -91,7 +98,16 @@ class DRPose3DFrontEnd:
         image = check_image(image)
         self._clock = time.perf_counter()
         center, side = box if box is not None else self.tracker.box(image.shape)
-        crop, transform = network_input(image, center, side, self.input_size)
+        rotation = 0.0
+        if box is None and not self.tracker.tracking and self.detector is not None:
+            # a full search after a reset or a lost track, then the upright frame and one view in turn
+            detections = self.detector(image, self.detector.search_views(image.shape, full=not self.searched))
+            self.searched = True
+            if detections:
+                roi = person_roi(detections[0][2])
+                center, side, rotation = roi.center, roi.side, roi.rotation
+        self._lap('detector')
+        crop, transform = network_input(image, center, side, self.input_size, rotation)
         self._lap('crop')
         heatmaps = self.hourglass(image=crop)
         self._lap('hourglass')
@@ -101,7 +117,10 @@ class DRPose3DFrontEnd:
         joints = crop_to_image(heatmap_to_crop(peaks, HEATMAP_STRIDE), transform)
         probabilities = probabilities_from_scores(scores[0])
         if box is None:
+            was_tracking = self.tracker.tracking
             self.tracker.update(joints, confidence)
+            if was_tracking and not self.tracker.tracking:
+                self.searched = False  # lost: the next search looks at every view
         people = []
         if self.tracker.found(confidence):
             corner = np.asarray(center, np.float64) - side / 2

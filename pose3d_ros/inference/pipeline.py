@@ -99,36 +99,37 @@ class PosePipeline:
 def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=None, landmark_model='full',
                    backend='onnxruntime', precision='fp32', device='cpu', threads=None,
                    cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, settings=None, tracker=None, joint_regressor=None,
-                   bundle=None):
+                   bundle=None, person_detector=False):
     """A PosePipeline, every network on the same backend kind.
 
     blazepose: the fetched BlazePose detector and `landmark_model` (lite, full, heavy) from
     cache_dir/blazepose, `settings` (blazepose.FrontEndSettings) and `joint_regressor` (a file;
-    default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`.
-    bundle: a model bundle (pose3d_ros.inference.bundle.Bundle) whose ONNX files the front end
-    runs instead. lifter: a lifter checkpoint or OnnxModel (a bundle's), or None for the 2D stages
-    only.
+    default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`;
+    with `person_detector`, BlazePose's detector (its views and score from `settings`) finds the
+    person to crop while nobody is tracked. bundle: a model bundle
+    (pose3d_ros.inference.bundle.Bundle) whose ONNX files the front end runs instead. lifter: a
+    lifter checkpoint or OnnxModel (a bundle's), or None for the 2D stages only.
     """
+    from pose3d_ros.inference import blazepose
+    from pose3d_ros.models.blazepose_release import model_path
+
     def network(kind, model, threads=threads):
         return make_backend(kind, model, backend, precision, device, threads, cache_dir)
+
+    def detector_network():
+        return network('blazepose_detector', bundle.model('blazepose_detector') if bundle is not None
+                       else model_path('pose_detection.tflite', cache_dir))
 
     if front_end == 'blazepose':
         from dataclasses import replace
 
-        from pose3d_ros.inference import blazepose
-        from pose3d_ros.models.blazepose_release import model_path
-
         if landmark_model not in LANDMARK_MODELS:
             raise ValueError(f'landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}')
-        if bundle is not None:
-            detector = bundle.model('blazepose_detector')
-            landmarks = bundle.model('blazepose_landmarks', landmark_model)
-        else:
-            detector = model_path('pose_detection.tflite', cache_dir)
-            landmarks = model_path(f'pose_landmark_{landmark_model}.tflite', cache_dir)
+        landmarks = (bundle.model('blazepose_landmarks', landmark_model) if bundle is not None
+                     else model_path(f'pose_landmark_{landmark_model}.tflite', cache_dir))
         settings = replace(settings or blazepose.FrontEndSettings(), tie_band=tie_band)
         stages = blazepose.BlazePoseFrontEnd(
-            network('blazepose_detector', detector), network('blazepose_landmarks', landmarks),
+            detector_network(), network('blazepose_landmarks', landmarks),
             settings, blazepose.JointRegressor(joint_regressor or blazepose.DEFAULT_JOINT_REGRESSOR))
     elif front_end == 'drpose3d':
         from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd
@@ -139,10 +140,15 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
             hourglass, prcnn = bundle.model('hourglass'), bundle.model('prcnn')
         if not (hourglass and prcnn):
             raise ValueError('the drpose3d front end needs hourglass and prcnn checkpoints')
+        detector = None
+        if person_detector:
+            settings = settings or blazepose.FrontEndSettings()
+            detector = blazepose.PersonDetector(detector_network(), settings.detector_turns, settings.detector_tiles,
+                                                settings.min_detection_score)
         hourglass_network = network('hourglass', hourglass)
         input_size = hourglass_network.input_shapes['image'][-1]
         stages = DRPose3DFrontEnd(hourglass_network, network('prcnn', prcnn), input_size, tie_band=tie_band,
-                                  tracker=tracker)
+                                  tracker=tracker, detector=detector)
     else:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
     # The lifter, a small MLP, is as fast on one thread; its own pool of workers slowed the image

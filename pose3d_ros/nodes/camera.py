@@ -21,11 +21,13 @@ The front end (`front_end`, pose3d_ros.inference.pipeline) finds the people:
              joints through `joint_regressor`, and their depths give the ranking (ties within
              `depth_tie_mm`)
   drpose3d   the stacked hourglass and PRCNN checkpoints (`hourglass_checkpoint`,
-             `prcnn_checkpoint`, only read and checked for this front end), one person, id 0
+             `prcnn_checkpoint`, only read and checked for this front end), one person, id 0,
+             cropped where BlazePose's detector finds someone while nobody is tracked
+             (`person_detector`; its views and score are the blazepose parameters')
 The diagnostics' per-stage latency keys follow the configured front end's stages (blazepose:
-detector, landmarks, decode; drpose3d: crop, hourglass, prcnn, decode; each after `convert`,
-the image conversion): see `diagnostic_keys`. Stages that do not run on every frame (BlazePose's
-detector) have a median of 0 while they rest.
+detector, landmarks, decode; drpose3d: detector, crop, hourglass, prcnn, decode; each after
+`convert`, the image conversion): see `diagnostic_keys`. Stages that do not run on every frame
+(the detector) have a median of 0 while they rest.
 
 Newest frame first: the subscription callback only puts the message in a one-slot mailbox (a
 message still waiting there is replaced, and counted as a dropped frame) and a worker thread
@@ -106,6 +108,22 @@ def model_file(value, default, what, parameter):
     return path
 
 
+def detector_turns(param):
+    turns = list(param('detector_turns'))
+    if not turns or len(set(turns)) != len(turns) or not set(turns) <= {0, 1, 2, 3}:
+        raise ValueError(f'detector_turns must be distinct quarter turns among 0, 1, 2, 3, got {turns}')
+    return tuple(turns)
+
+
+def detector_options(param):
+    """drpose3d's build_pipeline arguments for BlazePose's person detector (none without `person_detector`)."""
+    if not param('person_detector'):
+        return {}
+    return dict(person_detector=True, settings=FrontEndSettings(
+        min_detection_score=param('min_detection_score'), detector_turns=detector_turns(param),
+        detector_tiles=param('detector_tiles')))
+
+
 def front_end_options(front_end, param, bundle=None):
     """build_pipeline's front-end arguments and a model description from the node's parameters
     (`param(name)`) and model bundle (pose3d_ros.inference.bundle, or None: the checkpoints);
@@ -117,26 +135,27 @@ def front_end_options(front_end, param, bundle=None):
         if param('hourglass_checkpoint') or param('prcnn_checkpoint'):
             raise ValueError('model_bundle replaces hourglass_checkpoint and prcnn_checkpoint: set one or the other')
         hourglass, prcnn = bundle.model('hourglass'), bundle.model('prcnn')
-        return (dict(bundle=bundle, tie_band=tie_band),
+        if param('person_detector') and 'blazepose_detector' not in {model.kind for model in bundle.models}:
+            raise ValueError(f'person_detector is true, and the bundle {bundle.folder} has no blazepose_detector '
+                             f'network: export the bundle with pose3d_export_onnx --blazepose full (for its detector) '
+                             f'too, or set person_detector false')
+        return (dict(bundle=bundle, tie_band=tie_band, **detector_options(param)),
                 f'drpose3d: hourglass:{hourglass.source}, prcnn:{prcnn.source} (bundle {bundle.folder})')
     if front_end == 'drpose3d':
         hourglass = model_file(param('hourglass_checkpoint'), DEFAULT_HOURGLASS, 'hourglass checkpoint',
                                'hourglass_checkpoint')
         prcnn = model_file(param('prcnn_checkpoint'), DEFAULT_PRCNN, 'prcnn checkpoint', 'prcnn_checkpoint')
-        return (dict(hourglass=hourglass, prcnn=prcnn, tie_band=tie_band),
+        return (dict(hourglass=hourglass, prcnn=prcnn, tie_band=tie_band, **detector_options(param)),
                 f'drpose3d: hourglass:{hourglass.name}, prcnn:{prcnn.name}')
     landmark_model = param('landmark_model')
     if landmark_model not in LANDMARK_MODELS:
         raise ValueError(f'landmark_model must be one of {LANDMARK_MODELS}, got {landmark_model!r}')
     regressor = model_file(param('joint_regressor'), DEFAULT_JOINT_REGRESSOR, 'joint regressor', 'joint_regressor')
-    turns = list(param('detector_turns'))
-    if not turns or len(set(turns)) != len(turns) or not set(turns) <= {0, 1, 2, 3}:
-        raise ValueError(f'detector_turns must be distinct quarter turns among 0, 1, 2, 3, got {turns}')
     settings = FrontEndSettings(
         max_people=param('max_people'), min_detection_score=param('min_detection_score'),
         min_presence=param('min_presence'), redetect_interval=param('redetect_interval'),
         full_image_fallback=param('full_image_fallback'), depth_tie_mm=param('depth_tie_mm'),
-        detector_turns=tuple(turns), detector_tiles=param('detector_tiles'))
+        detector_turns=detector_turns(param), detector_tiles=param('detector_tiles'))
     model = f'blazepose: pose_landmark_{landmark_model}.tflite, regressor:{regressor.name}'
     return (dict(landmark_model=landmark_model, settings=settings, joint_regressor=regressor, tie_band=tie_band,
                  bundle=bundle), model + (f' (bundle {bundle.folder})' if bundle is not None else ''))
@@ -153,7 +172,8 @@ class CameraNode(InferenceNode):
                 'accurate in that order).' + AT_CONFIGURE)
         declare(self, 'max_people', 4, 'blazepose: the most people tracked at once.' + AT_CONFIGURE, 1, 64)
         declare(self, 'min_detection_score', 0.5,
-                'blazepose: detector results scoring less are not people.' + AT_CONFIGURE, 0.0, 1.0)
+                'blazepose and drpose3d\'s person_detector: detector results scoring less are not people.'
+                + AT_CONFIGURE, 0.0, 1.0)
         declare(self, 'min_presence', 0.5,
                 'blazepose: a person whose landmark presence falls under this is lost.' + AT_CONFIGURE,
                 0.0, 1.0)
@@ -161,11 +181,11 @@ class CameraNode(InferenceNode):
                 'blazepose: frames between newcomer searches while fewer than max_people are tracked '
                 '(each runs the detector on one of its views, in turn).' + AT_CONFIGURE, 1, 100000)
         declare(self, 'detector_turns', [0, 1, 2, 3],
-                'blazepose: quarter turns (clockwise) of the frame the detector looks at besides '
+                'blazepose and person_detector: quarter turns (clockwise) of the frame the detector looks at besides '
                 'none; it finds people by their face, so people upside down or lying need them.'
                 + AT_CONFIGURE)
         declare(self, 'detector_tiles', 2,
-                'blazepose: the detector also looks at a grid of this many x this many overlapping '
+                'blazepose and person_detector: the detector also looks at a grid of this many x this many overlapping '
                 'tiles, for people far away (1: the whole frame only).' + AT_CONFIGURE, 1, 8)
         declare(self, 'full_image_fallback', True,
                 'blazepose: when the detector finds nobody, run the landmark model on the whole image '
@@ -180,6 +200,9 @@ class CameraNode(InferenceNode):
                 f'drpose3d: hourglass checkpoint (.pt); empty: the shipped {DEFAULT_HOURGLASS.name}.' + AT_CONFIGURE)
         declare(self, 'prcnn_checkpoint', '',
                 f'drpose3d: PRCNN checkpoint (.pt); empty: the shipped {DEFAULT_PRCNN.name}.' + AT_CONFIGURE)
+        declare(self, 'person_detector', True,
+                'drpose3d: while nobody is tracked, crop the best person BlazePose\'s detector finds '
+                '(false: the whole frame until someone is tracked).' + AT_CONFIGURE)
         declare(self, 'image_transport', 'raw',
                 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage (JPEG, '
                 'PNG) on `image/compressed`.' + AT_CONFIGURE)

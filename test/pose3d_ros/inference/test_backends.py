@@ -34,7 +34,8 @@ from pose3d_ros.nodes.lifter import LifterNode
 bundle, missing_checkpoint, cache_dir = sys.argv[1:]
 rclpy.init()
 common = [Parameter('model_bundle', value=bundle), Parameter('backend', value='onnxruntime')]
-camera = CameraNode(parameter_overrides=common + [Parameter('front_end', value='drpose3d')])
+camera = CameraNode(parameter_overrides=common + [Parameter('front_end', value='drpose3d'),
+                                                  Parameter('person_detector', value=False)])
 lifter = LifterNode(parameter_overrides=common)
 assert camera.trigger_configure() == lifter.trigger_configure() == TransitionCallbackReturn.SUCCESS
 camera.pipeline.front_end.tracker = PersonTracker(min_confidence=0.0)  # random networks: always someone
@@ -42,7 +43,8 @@ image = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 (person,) = camera.pipeline.people(image)
 lifted = lift_person(lifter.lifter, person.joints_2d, person.confidence, person.ranking, (150.0, 150.0), (80.0, 60.0))
 both = LifterNode(parameter_overrides=common + [Parameter('lifter_checkpoint', value='lifter.pt')])
-refused = both.trigger_configure() == TransitionCallbackReturn.FAILURE
+no_detector = CameraNode(parameter_overrides=common + [Parameter('front_end', value='drpose3d')])
+refused = both.trigger_configure() == no_detector.trigger_configure() == TransitionCallbackReturn.FAILURE
 sys.modules['tensorrt'] = types.ModuleType('tensorrt')  # as on a robot with TensorRT and no PyTorch
 errors = []
 for kind, model, backend in (('lifter', lifter._lifter_model(), 'tensorrt'),
@@ -52,7 +54,7 @@ for kind, model, backend in (('lifter', lifter._lifter_model(), 'tensorrt'),
     except Exception as error:  # with a GPU the TensorRT stand-in above fails at its missing API
         errors.append(f'{type(error).__name__}: {error}')
 print(json.dumps({'model': lifter.model, 'camera_model': camera.model, 'joints_2d': person.joints_2d.tolist(),
-                  'pose_m': lifted.pose_m.tolist(), 'errors': errors, 'bundle_and_checkpoint_refused': refused,
+                  'pose_m': lifted.pose_m.tolist(), 'errors': errors, 'bad_configurations_refused': refused,
                   'torch_loaded': any(name.split('.')[0] == 'torch' for name in sys.modules)}))
 '''
 
@@ -65,8 +67,11 @@ def test_the_nodes_run_a_bundle_without_pytorch(bundle, checkpoints, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.splitlines()[-1])
     assert not found['torch_loaded']
-    assert found['model'] == 'dpnet:lifter_dpnet.pt' and found['bundle_and_checkpoint_refused']
+    assert found['model'] == 'dpnet:lifter_dpnet.pt' and found['bad_configurations_refused']
     assert 'model_bundle replaces lifter_checkpoint: set one or the other' in result.stderr
+    assert (f'person_detector is true, and the bundle {bundle.folder} has no blazepose_detector network: export '
+            f'the bundle with pose3d_export_onnx --blazepose full (for its detector) too, or set person_detector '
+            f'false') in result.stderr
     assert found['camera_model'] == f'drpose3d: hourglass:hourglass.pt, prcnn:prcnn.pt (bundle {bundle.folder})'
     tensorrt, cache_miss = found['errors']
     # The TensorRT backend gets as far as this machine allows without PyTorch: to the missing GPU

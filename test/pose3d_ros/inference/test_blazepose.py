@@ -209,7 +209,7 @@ def test_two_people_get_ids_and_keep_them_while_tracked(same_name_regressor):
         people = frames.people(discs((480, 640, 3), moved))
         assert [person.id for person in people] == [0, 1]
         np.testing.assert_allclose(hip_centres(people), moved, atol=1.0)
-    assert detector.calls == len(frames.detector_views((480, 640)))  # one full search, every view once
+    assert detector.calls == len(frames.detector.views((480, 640)))  # one full search, every view once
     person = people[0]
     assert person.joints_2d.shape == (16, 2) and person.ranking.shape == (16, 16)
     np.testing.assert_allclose(person.confidence, 0.9, atol=1e-6)
@@ -224,7 +224,7 @@ def test_nobody_in_view_gives_nobody_and_a_returning_person_gets_their_id_back(s
     back = frames.people(discs((480, 640, 3), [(405.0, 222.0)]))
     assert [person.id for person in back] == [1]
     image = discs((480, 640, 3), [(405.0, 222.0), (100.0, 400.0)])
-    for _ in range(frames.settings.redetect_interval * len(frames.detector_views(image.shape))):
+    for _ in range(frames.settings.redetect_interval * len(frames.detector.views(image.shape))):
         newcomer = frames.people(image)  # newcomer searches look at one view in turn
         if len(newcomer) == 2:
             break
@@ -235,7 +235,7 @@ def test_searches_look_at_every_view_only_on_the_first_frame_and_after_a_loss(sa
     frames, detector, _ = front_end(same_name_regressor, redetect_interval=2)
     image = discs((480, 640, 3), [(150.0, 200.0)])
     frames.people(image)
-    views = len(frames.detector_views(image.shape))
+    views = len(frames.detector.views(image.shape))
     assert detector.calls == views  # the first frame: a full search
     for _ in range(2 * views):
         frames.people(image)
@@ -260,8 +260,13 @@ def test_part_of_a_tracked_body_taken_for_someone_else_is_not_a_new_person(same_
     # The detector also takes the legs for someone upside down, and the landmark model finds a
     # small body there: its hip centre is not the tracked person's, but it lies inside them.
     legs = (np.array([300.0, 268.0]), np.array([300.0, 298.0]))  # 18 px below the tracked hip centre
-    tracked_detect = frames.detect
-    frames.detect = lambda rgb, views=None: [(0.6, np.zeros(4), np.array([*legs, *legs]))] + tracked_detect(rgb, views)
+
+    class DetectorSeeingLegs(blazepose.PersonDetector):
+        def __call__(self, image, views=None):
+            return [(0.6, np.zeros(4), np.array([*legs, *legs]))] + super().__call__(image, views)
+
+    seen = frames.detector
+    frames.detector = DetectorSeeingLegs(seen.network, seen.turns, seen.tiles, seen.min_score)
 
     def small_body_at_the_legs(image):
         outputs = landmarks(image)
@@ -288,17 +293,17 @@ def test_max_people_caps_the_people_and_static_mode_detects_every_photo(same_nam
     photos, detector, _ = front_end(same_name_regressor, static=True)
     for _ in range(3):
         assert [person.id for person in photos.people(discs((480, 640, 3), centres))] == [0, 1, 2]
-    assert detector.calls == 3 * len(photos.detector_views((480, 640)))
+    assert detector.calls == 3 * len(photos.detector.views((480, 640)))
 
 
 def test_a_person_the_detector_misses_is_found_by_the_whole_image_pass(same_name_regressor):
     frames, _, _ = front_end(same_name_regressor)
-    frames.detector = lambda image: (np.zeros((1, 2254, 12), np.float32), np.zeros((1, 2254), np.float32))
+    frames.detector.network = lambda image: (np.zeros((1, 2254, 12), np.float32), np.zeros((1, 2254), np.float32))
     image = discs((400, 400, 3), [(200.0, 200.0)], radius=50)
     (person,) = frames.people(image)
     np.testing.assert_allclose(person.landmarks.hip_centre, (200, 200), atol=1.5)
     no_fallback, _, _ = front_end(same_name_regressor, full_image_fallback=False)
-    no_fallback.detector = frames.detector
+    no_fallback.detector.network = frames.detector.network
     assert no_fallback.people(image) == []
 
 

@@ -1,13 +1,20 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from pose3d_ros.crop import crop_transform
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.inference.backends import OnnxRuntimeBackend, make_backend
+from pose3d_ros.inference.blazepose import PersonDetector
 from pose3d_ros.inference.networks import cached_onnx
 from pose3d_ros.inference.drpose3d import STAGES, DRPose3DFrontEnd, PersonTracker
 from pose3d_ros.inference.pipeline import build_pipeline
 from pose3d_ros.skeleton import ROOT
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
+from photos import ANNOTATED_BOX, TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
 
 SIZE = 64
 JOINTS_IN_IMAGE = np.array([[300.0 + 7 * k, 200.0 + 11 * k] for k in range(16)])
@@ -101,3 +108,62 @@ def test_bad_model_files_are_named(tmp_path, checkpoints):
     backend = OnnxRuntimeBackend(exported.path)
     with pytest.raises(ValueError, match=r"prcnn-[0-9a-f]+\.onnx: expects inputs \['image', 'heatmaps'\], got \['image'\]"):
         backend(image=np.zeros((1, 3, SIZE, SIZE), np.float32))
+
+
+class ScriptedDetector(PersonDetector):
+    """BlazePose's person detector with its network replaced by a script: each call takes the next
+    list of detections and records how many views it was given."""
+
+    def __init__(self, script):
+        super().__init__(network=None)
+        self.script, self.views_searched = list(script), []
+
+    def __call__(self, image, views=None):
+        self.views_searched.append(len(views))
+        return self.script.pop(0)
+
+
+def test_while_nobody_is_tracked_the_detector_finds_whom_to_crop():
+    box = (np.array([350.0, 290.0]), 260.0)
+    # a detection's hip centre and scale point: an upright ROI of side 2 x 1.25 x 104 = 260 around the hip
+    person = [(0.9, np.zeros(4), np.array([[350.0, 290.0], [350.0, 186.0], [0, 0], [0, 0]]))]
+    detector = ScriptedDetector([[], person, person])
+    hourglass = HeatmapsAt(box)
+    lost = {'now': False}
+
+    def hourglass_or_nobody(image):
+        return hourglass(image) * (0.0 if lost['now'] else 1.0)
+
+    front_end = DRPose3DFrontEnd(hourglass_or_nobody, scores_by_joint_index, SIZE, detector=detector)
+    image = np.zeros((480, 640, 3), np.uint8)
+    lost['now'] = True
+    assert front_end.people(image) == []  # the detector found nobody: the whole frame was cropped
+    views = len(detector.views(image.shape))
+    assert views == 8 and detector.views_searched == [views]  # a full search first
+    lost['now'] = False
+    (found,) = front_end.people(image)  # the detector's person, cropped where it found them
+    np.testing.assert_allclose(found.crop_box, [350 - 130, 290 - 130, 260, 260])
+    np.testing.assert_allclose(found.joints_2d, JOINTS_IN_IMAGE, atol=0.05)
+    assert detector.views_searched == [views, 2]  # nobody since the full search: the upright frame + one view
+    front_end.people(image)
+    assert len(detector.views_searched) == 2  # tracked: no search
+    lost['now'] = True
+    assert front_end.people(image) == []  # lost, from the tracked box
+    lost['now'] = False
+    front_end.people(image)
+    assert detector.views_searched == [views, 2, views]  # someone lost: a full search again
+    front_end.reset()
+    assert not front_end.searched and detector.turn == 0
+
+
+def test_the_person_detector_crops_a_person_of_a_real_photo(checkpoints):
+    image = read_rgb(TWO_PEOPLE_PHOTO)
+    pipeline = build_pipeline('drpose3d', hourglass=checkpoints['hourglass'], prcnn=checkpoints['prcnn'],
+                              threads=1, tracker=PersonTracker(min_confidence=0.0), person_detector=True)
+    (person,) = pipeline.people(image)
+    x, y, side, _ = person.crop_box
+    # the annotated person of the photo, whom BlazePose's detector scores best: inside the crop,
+    # which is about their size (495 px for their 306 px of joints; the whole photo: 854 x 480)
+    assert x <= ANNOTATED_BOX[0] and y <= ANNOTATED_BOX[1] and x + side >= ANNOTATED_BOX[2]
+    assert y + side >= ANNOTATED_BOX[3] and side < 2 * (ANNOTATED_BOX[3] - ANNOTATED_BOX[1])
+    assert pipeline.stage_ms['detector'] > 0
