@@ -23,7 +23,7 @@ The front end (`front_end`, pose3d_ros.inference.pipeline) finds the people:
   drpose3d   the stacked hourglass and PRCNN checkpoints (`hourglass_checkpoint`,
              `prcnn_checkpoint`, only read and checked for this front end), one person, id 0,
              cropped where BlazePose's detector finds someone while nobody is tracked
-             (`person_detector`; its views and score are the blazepose parameters')
+             (`person_detector`; its views and score are the blazepose parameters)
 The diagnostics' per-stage latency keys follow the configured front end's stages (blazepose:
 detector, landmarks, decode; drpose3d: detector, crop, hourglass, prcnn, decode; each after
 `convert`, the image conversion): see `diagnostic_keys`. Stages that do not run on every frame
