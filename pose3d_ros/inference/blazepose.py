@@ -330,6 +330,26 @@ class Track:
     id: int
     landmarks: Landmarks
     missed: int = 0  # frames since it was lost (recently lost tracks only)
+    joints: np.ndarray = None  # the (16, 2) joints last published, sides kept
+    sides_kept: int = 0  # frames in a row whose sides were exchanged back
+
+
+# A tracked person's joints with left and right exchanged lying this much closer to the last
+# frame's than as labelled: the landmark model has flipped their sides.
+SIDE_FLIP_RATIO = 0.5
+# Sides kept against the landmark model for this many frames in a row: the model is taken to be
+# right after all (the track's first frame may have been the flipped one), so no error lasts.
+MAX_KEPT_SIDE_FRAMES = 30
+_SIDED = np.nonzero(skeleton.DETECTED_FLIP_PERMUTATION != np.arange(len(skeleton.DETECTED_JOINTS)))[0]
+
+
+def sides_flipped(joints, previous):
+    """Whether (16, 2) joints are the (16, 2) previous ones with left and right exchanged: their
+    sided joints, exchanged, lie under SIDE_FLIP_RATIO of their labelled distance from the previous.
+    (Whole bodies only: deciding arms and legs apart locked a half-flipped frame's arms in.)"""
+    labelled = np.linalg.norm(joints[_SIDED] - previous[_SIDED], axis=-1).mean()
+    exchanged = np.linalg.norm(joints[skeleton.DETECTED_FLIP_PERMUTATION][_SIDED] - previous[_SIDED], axis=-1).mean()
+    return exchanged < SIDE_FLIP_RATIO * labelled
 
 
 @dataclass
@@ -357,6 +377,11 @@ class FrontEndSettings:
     # A detection belongs to a track when their hip centres are closer than this fraction of the
     # track's ROI side (about a fifth of the person's height).
     same_person_distance: float = 0.1
+    # Video mode: a tracked person's left and right stay on their sides from frame to frame. The
+    # landmark model sometimes flips a whole body's sides for a few frames (people seen from behind:
+    # 30 of 100 frames of one of Pose2Sim's real videos with `full`); an abrupt exchange is swapped
+    # back (sides_flipped), joints with their confidences and depths, for MAX_KEPT_SIDE_FRAMES at most.
+    keep_sides: bool = True
     # A new person whose body lies this much inside a tracked person's box is that person again
     # (the detector sometimes takes part of a body, e.g. the legs in a tile, for someone upside
     # down); of two tracks this much inside each other the newer goes.
@@ -498,6 +523,14 @@ class BlazePoseFrontEnd:
     def _person(self, track):
         found = track.landmarks
         joints, confidence, depths = self.regressor(found)
+        if self.settings.keep_sides and track.joints is not None and sides_flipped(joints, track.joints) \
+                and track.sides_kept < MAX_KEPT_SIDE_FRAMES:
+            order = skeleton.DETECTED_FLIP_PERMUTATION
+            joints, confidence, depths = joints[order], confidence[order], depths[order]
+            track.sides_kept += 1
+        else:
+            track.sides_kept = 0
+        track.joints = joints
         probabilities = depth_probabilities(depths, self.settings.depth_tie_mm, self.settings.tie_band)
         return Person2D(id=track.id, score=found.presence, box=found.box,
                         joints_2d=joints.astype(np.float32), confidence=confidence.astype(np.float32),

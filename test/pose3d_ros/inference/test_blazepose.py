@@ -332,6 +332,46 @@ def test_the_ranking_comes_from_the_world_depths(same_name_regressor):
     assert person.probabilities[r_foot, l_hip] == pytest.approx(1 / (1 + np.exp(-behind_mm / scale)), abs=1e-5)
 
 
+def test_sides_exchanged_between_frames_are_told_from_motion():
+    previous = np.random.default_rng(0).uniform(0, 200, (16, 2))
+    moved, flip = previous + 3.0, skeleton.DETECTED_FLIP_PERMUTATION
+    assert not blazepose.sides_flipped(moved, previous) and blazepose.sides_flipped(moved[flip], previous)
+    side_on = (previous + previous[flip]) / 2  # each left joint on its right one: nothing to tell
+    assert not blazepose.sides_flipped(side_on[flip] + 3.0, side_on)
+
+
+@pytest.mark.parametrize('keep_sides', [True, False])
+def test_a_landmark_model_flipping_a_tracked_persons_sides_is_swapped_back(same_name_regressor, keep_sides):
+    frames, _, landmarks = front_end(same_name_regressor, keep_sides=keep_sides)
+    names = skeleton.BLAZEPOSE_LANDMARK_NAMES
+    flip = [names.index(name.replace('l_', 'r_', 1) if name.startswith('l_') else
+                        name.replace('r_', 'l_', 1) if name.startswith('r_') else name) for name in names]
+    flipping = {'now': False}
+
+    def sometimes_flipped(image):  # the same body, left and right landmarks (and depths) exchanged
+        outputs = landmarks(image)
+        if flipping['now']:
+            outputs[0][0, :33], outputs[3][0, :33] = outputs[0][0, flip].copy(), outputs[3][0, flip].copy()
+        return outputs
+
+    frames.landmark_model = sometimes_flipped
+    image = discs((480, 640, 3), [(300.0, 250.0)])
+    (first,) = frames.people(image)
+    flipping['now'] = True
+    (second,) = frames.people(image)
+    (third,) = frames.people(image)  # still flipped: still swapped back, frame after frame
+    order = skeleton.DETECTED_FLIP_PERMUTATION
+
+    def kept(person):  # the ring's ROI moves by hundredths of a pixel from frame to frame
+        return np.allclose(person.joints_2d, first.joints_2d, atol=0.5) and np.array_equal(person.ranking, first.ranking)
+
+    for later in (second, third):
+        assert (kept(later), np.allclose(later.joints_2d, first.joints_2d[order], atol=0.5)) == (keep_sides, not keep_sides)
+    if keep_sides:  # flipped for longer than MAX_KEPT_SIDE_FRAMES: the landmark model is right after all
+        later = [frames.people(image)[0] for _ in range(blazepose.MAX_KEPT_SIDE_FRAMES)]
+        assert all(kept(person) for person in later[:-2]) and not kept(later[-1])
+
+
 def test_images_that_are_not_rgb_are_refused(same_name_regressor):
     frames, _, _ = front_end(same_name_regressor)
     with pytest.raises(ValueError, match=r'image must be \(H, W, 3\) uint8 RGB, got float64 \(4, 4\)'):
