@@ -20,10 +20,12 @@ are tracked, a newcomer search runs every `redetect_interval` frames on one view
 frame never pays for every view but when it has just lost someone. A new person whose body lies
 mostly inside a tracked person's box is not new (`duplicate_overlap`). Detections are matched
 to tracks by hip-centre distance, so a tracked person keeps their id; a person lost and found
-again near where they were within `id_memory_frames` gets their old id back. When the detector
-finds nobody, a landmark pass over the whole image (`full_image_fallback`) catches a single
-person the detector misses, such as a small one in an unusual pose. Nobody in view gives an
-empty list: no joints are ever invented.
+again near where they were within `id_memory_frames` gets their old id back. A tracked person's
+joints keep their left and right sides when the landmark model flips them for a few frames
+(`keep_sides`; the 33 landmarks stay as the model gave them). When the detector finds nobody, a
+landmark pass over the whole image (`full_image_fallback`) catches a single person the detector
+misses, such as a small one in an unusual pose. Nobody in view gives an empty list: no joints are
+ever invented.
 
 The 33 landmarks become the project's joints through a linear joint regressor fitted on real
 photos (pose3d_ros/weights/blazepose_joint_regressor.json, made by `pose3d_fit_joint_regressor`);
@@ -379,7 +381,7 @@ class FrontEndSettings:
     same_person_distance: float = 0.1
     # Video mode: a tracked person's left and right stay on their sides from frame to frame. The
     # landmark model sometimes flips a whole body's sides for a few frames (people seen from behind:
-    # 30 of 100 frames of one of Pose2Sim's real videos with `full`); an abrupt exchange is swapped
+    # 29 of 100 frames of one of Pose2Sim's real videos with `full`); an abrupt exchange is swapped
     # back (sides_flipped), joints with their confidences and depths, for MAX_KEPT_SIDE_FRAMES at most.
     keep_sides: bool = True
     # A new person whose body lies this much inside a tracked person's box is that person again
