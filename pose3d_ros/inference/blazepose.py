@@ -347,10 +347,12 @@ _SIDED = np.nonzero(skeleton.DETECTED_FLIP_PERMUTATION != np.arange(len(skeleton
 
 def sides_flipped(joints, previous):
     """Whether (16, 2) joints are the (16, 2) previous ones with left and right exchanged: their
-    sided joints, exchanged, lie under SIDE_FLIP_RATIO of their labelled distance from the previous.
-    (Whole bodies only: deciding arms and legs apart locked a half-flipped frame's arms in.)"""
-    labelled = np.linalg.norm(joints[_SIDED] - previous[_SIDED], axis=-1).mean()
-    exchanged = np.linalg.norm(joints[skeleton.DETECTED_FLIP_PERMUTATION][_SIDED] - previous[_SIDED], axis=-1).mean()
+    sided joints, exchanged, lie under SIDE_FLIP_RATIO of their labelled distance from the previous
+    (medians over the joints: a few misplaced ones in a confused frame do not decide). Whole
+    bodies only: deciding arms and legs apart locked a half-flipped frame's arms in."""
+    labelled = np.median(np.linalg.norm(joints[_SIDED] - previous[_SIDED], axis=-1))
+    exchanged = np.median(np.linalg.norm(joints[skeleton.DETECTED_FLIP_PERMUTATION][_SIDED] - previous[_SIDED],
+                                         axis=-1))
     return exchanged < SIDE_FLIP_RATIO * labelled
 
 
