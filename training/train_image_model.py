@@ -36,7 +36,6 @@ import torch
 from torch.nn import functional
 
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.models import hourglass as hourglass_model
 from pose3d_ros.models import prcnn as prcnn_model
 from pose3d_ros.heatmaps import HEATMAP_STRIDE
@@ -46,10 +45,9 @@ from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
 from training.datasets.keypoints import load_lsp
 from training.datasets.photo_crops import (Augmentation, Mixture, PhotoCrops, lsp_validation_crops,
-                                           lsp_validation_photos, teacher_depths, teacher_joints)
+                                           lsp_validation_photos, teacher_arguments)
 from training.datasets.renders import RenderedPoses, load_poses
 from training.evaluate_image_models import evaluate_hourglass, evaluate_photo_crops, evaluate_prcnn
-from training.fit_joint_regressor import WORLD_FIELDS, read_landmark_cache
 
 NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT, load_hourglass),
             'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT, load_prcnn)}
@@ -255,17 +253,9 @@ def datasets(config):
 
 
 def teacher(config, images):
-    """PhotoCrops' teacher arguments for `images` from data.teacher's landmark cache: the teacher's
-    LSP joints (teacher_joints), and for PRCNN its depths (teacher_depths); none without data.teacher."""
-    path = config['data']['teacher']
-    if not path:
-        return {}
-    regressor = JointRegressor()
-    if config['model']['type'] != 'prcnn':
-        return {'teacher': teacher_joints(images, read_landmark_cache(path, images), regressor)}
-    landmarks = read_landmark_cache(path, images, WORLD_FIELDS)
-    return {'teacher': teacher_joints(images, landmarks[..., :2], regressor),
-            'depths': teacher_depths(images, landmarks, regressor)}
+    """PhotoCrops' teacher arguments for `images` from data.teacher's landmark cache (for PRCNN with
+    its depths); none without data.teacher."""
+    return teacher_arguments(config['data']['teacher'], images, depths=config['model']['type'] == 'prcnn')
 
 
 def train(config, out, device='auto', progress=True):

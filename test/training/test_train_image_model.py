@@ -11,6 +11,7 @@ from pose3d_ros.models.hourglass import load_hourglass
 from pose3d_ros.models.prcnn import load_prcnn
 from pose3d_ros.skeleton import LSP_TO_DETECTED
 from training import train_image_model
+from training.datasets import photo_crops
 from training.datasets.keypoints import load_lsp
 from training.fit_joint_regressor import WORLD_FIELDS
 
@@ -87,7 +88,7 @@ def world_teacher(tmp_path, monkeypatch):
     np.savez(path, names=np.array([image.path.name for image in images]), landmarks=landmarks,
              done=np.ones(len(images), bool))
     identity = SimpleNamespace(lsp_weights=np.eye(14, 33), matrix=LSP_TO_DETECTED @ np.eye(14, 33))
-    monkeypatch.setattr(train_image_model, 'JointRegressor', lambda: identity)
+    monkeypatch.setattr(photo_crops, 'JointRegressor', lambda: identity)
     return path
 
 

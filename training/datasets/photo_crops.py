@@ -26,12 +26,13 @@ import torch
 
 from pose3d_ros.crop import crop_transform, warp_crop
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.inference.drpose3d import TRACKING_MARGIN, whole_frame_box
-from pose3d_ros.ranking import ranking_matrix
+from pose3d_ros.ranking import TIE, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training.datasets.keypoints import load_lsp
 from training.evaluate_2d import person_size
-from training.fit_joint_regressor import WORLD_FIELDS
+from training.fit_joint_regressor import PIXEL_FIELDS, WORLD_FIELDS, read_landmark_cache
 
 # The teacher's joints of a photo are used when their median distance to the annotated ones is
 # at most this many person sizes (torso lengths): a found person who is someone else, or whose
@@ -91,6 +92,20 @@ def teacher_depths(images, landmarks, regressor):
     return np.where(known, depths, np.nan)
 
 
+def teacher_arguments(path, images, depths=False):
+    """PhotoCrops' teacher arguments for `images` from pose3d_fit_joint_regressor's landmark cache
+    `path` (None: none) and the shipped joint regressor: {'teacher': teacher_joints} [with depths
+    (a cache with world landmarks): 'depths': teacher_depths]."""
+    if not path:
+        return {}
+    regressor = JointRegressor()
+    landmarks = read_landmark_cache(path, images, WORLD_FIELDS if depths else PIXEL_FIELDS)
+    arguments = {'teacher': teacher_joints(images, landmarks[..., :2], regressor)}
+    if depths:
+        arguments['depths'] = teacher_depths(images, landmarks, regressor)
+    return arguments
+
+
 def detected_joints(person, teacher=None, teacher_weight=0.0):
     """An AnnotatedPerson [and the teacher's (14, 2) LSP joints] -> ((16, 2) DETECTED_JOINTS image
     pixels, (16,) loss weights: 1 annotated, teacher_weight from the teacher, 0 neither; a joint
@@ -127,10 +142,10 @@ class PhotoCrops(torch.utils.data.Dataset):
     annotated, teacher_weight: from the teacher, 0: neither), visible (J,) bool (annotated),
     joints_2d (J, 2) crop pixels (0 where the weight is 0) and torso_size (the LSP PCK reference in
     crop pixels, from the annotation; NaN without a shoulder-to-opposite-hip pair), J =
-    DETECTED_JOINTS; with depths also ranking (J, J) (eq. 1 on the depths, ties within tie_mm 0.5)
-    and pair_weights (J, J) float32 (0 where either joint has no depth). With `count` there are that
-    many items of random photos per epoch; without, one per photo, in order. augmentation: None
-    (the person's box, unchanged) or an Augmentation. teacher: None or (N, 14, 2) LSP joints per
+    DETECTED_JOINTS; with depths also ranking (J, J) (eq. 1 on the depths, ties within tie_mm 0.5,
+    and 0.5 where either joint has no depth: not scored) and pair_weights (J, J) float32 (0 there).
+    With `count` there are that many items of random photos per epoch; without, one per photo, in
+    order. augmentation: None (the person's box, unchanged) or an Augmentation. teacher: None or (N, 14, 2) LSP joints per
     image (teacher_joints; NaN rows where there is none). depths: None or (N, J) mm per image
     (teacher_depths; NaN where unknown).
     """
@@ -212,8 +227,9 @@ class PhotoCrops(torch.utils.data.Dataset):
         }
         if depths is not None:
             known = np.isfinite(depths)
-            item['ranking'] = torch.from_numpy(ranking_matrix(np.nan_to_num(depths), self.tie_mm))
-            item['pair_weights'] = torch.from_numpy((known[:, None] & known[None, :]).astype(np.float32))
+            pairs = known[:, None] & known[None, :]
+            item['ranking'] = torch.from_numpy(np.where(pairs, ranking_matrix(np.nan_to_num(depths), self.tie_mm), TIE))
+            item['pair_weights'] = torch.from_numpy(pairs.astype(np.float32))
         return item
 
 
