@@ -151,8 +151,6 @@ class Networks:
         self.device = device
         # channels_last: oneDNN's convolutions run ~1.5x faster on CPU in this layout
         self.model = NETWORKS[self.kind][0](config['model']).to(device, memory_format=torch.channels_last)
-        if config['train']['init']:
-            self.start_from(config['train']['init'])
         self.hourglass = None
         if self.kind == 'prcnn' and config['data']['heatmaps'] == 'hourglass':
             self.hourglass, _ = load_hourglass(config['data']['hourglass'], device)
@@ -269,6 +267,8 @@ def train(config, out, device='auto', progress=True):
     optimizer, scheduler = experiment.optimization(model, settings)
     train_set, held_out = datasets(config)
     previous = run.resume(config, device)
+    if previous is None and settings['init']:
+        networks.start_from(settings['init'])
     start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)
 
     checkpoint = None

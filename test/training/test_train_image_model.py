@@ -126,12 +126,14 @@ def test_prcnn_learns_from_photos_ranked_by_the_teacher_and_renders_and_resumes(
     assert resumed['history'] == straight['history']
 
     # fine-tuning: train.init starts from a checkpoint's weights
-    tuned = dict(mixed, train=dict(mixed['train'], init=str(tmp_path / 'straight' / 'checkpoint.pt')))
-    networks = train_image_model.Networks(train_image_model.load_config(config_file(tmp_path, tuned, 'tuned.yaml')), 'cpu')
+    init = tmp_path / 'straight' / 'checkpoint.pt'
+    networks = train_image_model.Networks(config, 'cpu')
+    networks.start_from(init)
     assert all(torch.equal(value, straight['state_dict'][name]) for name, value in networks.model.state_dict().items())
-    wider = dict(tuned, model=dict(TINY_PRCNN['model'], width=16))
+    wider = dict(mixed, model=dict(TINY_PRCNN['model'], width=16))
     with pytest.raises(ValueError, match=r"checkpoint\.pt: train\.init is a \{'type': 'prcnn', 'depth': 18, 'width': 8\}"):
-        train_image_model.Networks(train_image_model.load_config(config_file(tmp_path, wider, 'wider.yaml')), 'cpu')
+        train_image_model.Networks(train_image_model.load_config(config_file(tmp_path, wider, 'wider.yaml')),
+                                   'cpu').start_from(init)
 
 
 def test_the_teacher_comes_from_a_landmark_cache_of_every_training_photo(tmp_path):
