@@ -76,17 +76,16 @@ def teacher_joints(images, landmarks, regressor):
     return joints
 
 
-def teacher_depths(images, landmarks, regressor):
-    """(N, 33, 6) landmark values of `images` in fit_joint_regressor.WORLD_FIELDS order (NaN:
-    nobody found) and a JointRegressor -> (N, 16) the teacher's DETECTED_JOINTS depths, mm relative
-    to its hips (camera-aligned axes), NaN for a photo whose teacher disagrees with the annotation
-    (teacher_joints) and for a joint made of an LSP joint the teacher places farther than
-    TEACHER_AGREEMENT person sizes from its annotation."""
-    joints = teacher_joints(images, landmarks[..., :2], regressor)
+def teacher_depths(images, teacher, landmarks, regressor):
+    """`images`, their teacher_joints (N, 14, 2), their (N, 33, 6) landmark values in
+    fit_joint_regressor.WORLD_FIELDS order (NaN: nobody found) and a JointRegressor -> (N, 16) the
+    teacher's DETECTED_JOINTS depths, mm relative to its hips (camera-aligned axes), NaN for a photo
+    whose teacher disagrees with the annotation (teacher_joints) and for a joint made of an LSP
+    joint the teacher places farther than TEACHER_AGREEMENT person sizes from its annotation."""
     sizes = np.array([person_size(image.people[0]) for image in images])
     annotated = np.stack([image.people[0].joints for image in images])
-    off = np.linalg.norm(joints - annotated, axis=-1) > TEACHER_AGREEMENT * sizes[:, None]  # NaN: not off
-    lsp_known = np.isfinite(joints).all(axis=-1) & ~off
+    off = np.linalg.norm(teacher - annotated, axis=-1) > TEACHER_AGREEMENT * sizes[:, None]  # NaN: not off
+    lsp_known = np.isfinite(teacher).all(axis=-1) & ~off
     known = np.all(lsp_known[:, None, :] | (LSP_TO_DETECTED == 0), axis=-1)  # (N, 16): every part known
     depths = np.einsum('jl,nl->nj', regressor.matrix, landmarks[..., WORLD_FIELDS.index('world_z')]) * 1000.0
     return np.where(known, depths, np.nan)
@@ -102,7 +101,7 @@ def teacher_arguments(path, images, depths=False):
     landmarks = read_landmark_cache(path, images, WORLD_FIELDS if depths else PIXEL_FIELDS)
     arguments = {'teacher': teacher_joints(images, landmarks[..., :2], regressor)}
     if depths:
-        arguments['depths'] = teacher_depths(images, landmarks, regressor)
+        arguments['depths'] = teacher_depths(images, arguments['teacher'], landmarks, regressor)
     return arguments
 
 

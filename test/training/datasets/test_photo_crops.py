@@ -142,14 +142,15 @@ def test_the_teachers_depths_rank_photo_crops_and_a_flip_swaps_left_and_right(tm
     landmarks[0, LSP['r_wrist'], :2] += 60  # that joint is placed elsewhere: its depth is not trusted
     landmarks[1, :14, :2] += [60.0, 0.0]    # someone else: nothing is
     landmarks[2] = np.nan                   # nobody found
-    depths = teacher_depths([image] * 3, landmarks, regressor)
+    teachers = teacher_joints([image] * 3, landmarks[..., :2], regressor)
+    depths = teacher_depths([image] * 3, teachers, landmarks, regressor)
     assert np.isnan(depths[1:]).all()
     expected = LSP_TO_DETECTED @ (np.arange(14) * 50.0)
     unknown = DETECTED['r_wrist']
     np.testing.assert_allclose(np.delete(depths[0], unknown), np.delete(expected, unknown))
     assert np.isnan(depths[0, unknown])  # the unannotated left knee keeps the teacher's depth
 
-    teacher = teacher_joints([image], landmarks[:1, :, :2], regressor)
+    teacher = teachers[:1]
     plain = PhotoCrops([image], size=64, count=1, augmentation=STILL, teacher=teacher, depths=depths[:1], tie_mm=20)[0]
     known = np.isfinite(depths[0])
     np.testing.assert_array_equal(plain['pair_weights'], np.outer(known, known))
