@@ -33,7 +33,8 @@ reference in that camera's optical frame:
   would follow the person with (the box of the front end's confident joints grown by its tracking
   margin), reading the --hourglass's heatmaps, or without one Gaussian heatmaps drawn at the front
   end's joints (the heatmaps PRCNN is trained with, without noise): PRCNN alone, on real video.
-  Discretized with the drpose3d front end's tie band, as the lifter gets it. --pair-figure draws
+  Discretized with the drpose3d front end's tie band, as the lifter gets it (and, beside it, with
+  none: the side of 0.5, as the render and teacher evaluations score PRCNN). --pair-figure draws
   its per-pair accuracies at eq. 1's tie band (the front end's without --prcnn): DRPose3D's Figure 6.
 
     pose3d_eval_real_3d --prcnn runs/image/prcnn_lspet/checkpoint.pt --pair-figure runs/eval_3d/prcnn_pairs.png
@@ -53,7 +54,7 @@ from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatma
 from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd, PersonTracker
 from pose3d_ros.paths import DEFAULT_LIFTER
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
-from pose3d_ros.ranking import ranking_matrix
+from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
 from training import cli
 from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,
@@ -137,17 +138,21 @@ class PRCNNScorer:
         self.heatmaps = HeatmapsAtJoints(input_size, sigma) if hourglass is None else None
         self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size)
 
-    def ranking(self, image, person):
-        """(H, W, 3) RGB frame and the front end's Person2D -> PRCNN's discretized (16, 16) ranking."""
+    def probabilities(self, image, person):
+        """(H, W, 3) RGB frame and the front end's Person2D -> PRCNN's (16, 16) P_ij, all 0.5 (every
+        pair a tie, scored wrong) where the hourglass finds nobody in the crop."""
         tracker = PersonTracker()
         tracker.update(person.joints_2d.astype(np.float64), person.confidence)
         box = tracker.box(image.shape)
         if self.heatmaps is not None:
             self.heatmaps.place(person.joints_2d, box)
         found = self.front_end.people(image, box)
-        if not found:  # the hourglass found nobody there: every pair a tie, scored wrong
-            return np.full((len(person.joints_2d),) * 2, 0.5, np.float32)
-        return found[0].ranking
+        return found[0].probabilities if found else np.full((len(person.joints_2d),) * 2, 0.5, np.float32)
+
+    def ranking(self, image, person, tie_band=None):
+        """The same, discretized with the front end's tie band (or `tie_band`)."""
+        band = self.front_end.tie_band if tie_band is None else tie_band
+        return discretize(self.probabilities(image, person), band)
 
 
 def prcnn_scorer(args):
@@ -225,7 +230,7 @@ def evaluate(args):
                 predicted.append(person.ranking)
                 target.append(ranking_matrix(reference[:, 2], margin))
             if scorer is not None:
-                prcnn_rankings.append(scorer.ranking(videos[name][frame], person))
+                prcnn_rankings.append(scorer.probabilities(videos[name][frame], person))
             ideal = undistorted(person, camera)
             focal, center = tuple(camera.focal), tuple(camera.center)
             truth_ranking = ranking_matrix(reference[:, 2], EQ1_TIE_MM)
@@ -264,9 +269,12 @@ def evaluate(args):
     report.update(ranking_report({margin: (np.stack(predicted), np.stack(target))
                                   for margin, (predicted, target) in predicted_rankings.items()}))
     if scorer is not None:
+        def prcnn_report(tie_band):
+            predicted = discretize(np.stack(prcnn_rankings), tie_band)
+            return ranking_report({margin: (predicted, np.stack(target)) for margin, (_, target) in predicted_rankings.items()})
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': args.hourglass or "at the front end's joints",
-                           **ranking_report({margin: (np.stack(prcnn_rankings), np.stack(target))
-                                             for margin, (_, target) in predicted_rankings.items()})}
+                           'tie_band': scorer.front_end.tie_band, **prcnn_report(scorer.front_end.tie_band),
+                           'ranking_accuracy_tie_band_0': prcnn_report(0.0)['ranking_accuracy']}
     return report
 
 
@@ -317,7 +325,8 @@ def main(argv=None):
         for pairs, accuracy in report['ranking_accuracy'].items():
             print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
         for pairs, accuracy in report.get('prcnn', {}).get('ranking_accuracy', {}).items():
-            print(f"PRCNN ranking accuracy (heatmaps: {report['prcnn']['heatmaps']}), {pairs}: {accuracy:.3f}")
+            print(f"PRCNN ranking accuracy (heatmaps: {report['prcnn']['heatmaps']}), {pairs}: {accuracy:.3f} "
+                  f"(tie band {report['prcnn']['tie_band']:g}; 0: {report['prcnn']['ranking_accuracy_tie_band_0'][pairs]:.3f})")
         for name, root in report['mrpe_mm'].items():
             x, y, z = root['xyz']
             print(f"root position error (MRPE), {name}: {root['mrpe']:.1f} mm (x {x:.1f}, y {y:.1f}, z {z:.1f}; "
