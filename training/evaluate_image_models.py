@@ -7,6 +7,8 @@ LSP Extended validation crops; or the BlazePose front end on the same kind of re
     pose3d_eval_image_models --hourglass runs/image/hourglass_lspet/checkpoint.pt --count 500 \
         --lsp ../shared/data/lspet/joints.mat
     pose3d_eval_image_models --front-end blazepose --subjects 9 --count 500 --json report.json
+    pose3d_eval_image_models --prcnn runs/image/prcnn_lspet/checkpoint.pt --count 500 --lsp ../shared/data/lspet/joints.mat \
+        --teacher runs/joint_regressor/landmarks-full-refine1-turns0123-tiles2-world-babf28247ffe.npz
 
 Renders: poses of the given subjects (held out from training) seen by virtual cameras.
 Hourglass: PCKh@0.5 over the joints inside the crop, the reference length being the drawn head
@@ -17,7 +19,10 @@ MPII: PCKh@0.5 of the hourglass on the photos of --mpii, cropped from the annota
 scale, over the annotated-visible joints. LSP: PCK@0.2 of the hourglass on every validation photo
 (im08401-im10000) whose person has a torso, cropped as the drpose3d front end crops: the
 annotated joints' box grown by the tracker's margin (the crop it follows a person with), and the
-whole photo (its crop before it has found anyone). --front-end blazepose: the front end in photo mode on
+whole photo (its crop before it has found anyone). PRCNN with --lsp and --teacher (a landmark cache
+with world landmarks, pose3d_fit_joint_regressor --world): its pairwise accuracy against the
+BlazePose teacher's depth ranking on the same validation people's boxes (pairs the teacher ranks),
+on the hourglass's heatmaps or Gaussians at the annotated and teacher joints. --front-end blazepose: the front end in photo mode on
 256 x 256 renders (whole renders, no crop given; the person nearest the drawn one is scored,
 nobody found scores wrong): PCKh@0.5 as above, and its ranking (from the world landmarks'
 depths) scored as PRCNN's.
@@ -42,7 +47,7 @@ from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES, LS
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT
 from training.datasets.mpii import PERSON_BOX_PIXELS, load_mpii
-from training.datasets.photo_crops import lsp_validation_crops
+from training.datasets.photo_crops import PhotoCrops, lsp_validation_crops, lsp_validation_photos, teacher_arguments
 from training.datasets.renders import RenderedPoses, load_poses
 from training.evaluate_2d import PCK_THRESHOLD
 from training.metrics import mpii_head_size, pck, ranking_accuracy
@@ -211,6 +216,8 @@ def main(argv=None):
     parser.add_argument('--mpii', help='MPII JSON annotations (images beside it)')
     parser.add_argument('--mpii-figure', help='PNG of the MPII crops with annotated and predicted skeletons')
     parser.add_argument('--lsp', help='LSP Extended joints.mat: PCK@0.2 on its validation split\'s crops')
+    parser.add_argument('--teacher', help='with --lsp and --prcnn: the landmark cache with world landmarks whose '
+                                          'depth ranking PRCNN is scored against on those crops')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-figure', help='PNG of the per-pair ranking accuracy')
@@ -251,8 +258,10 @@ def evaluate_command(args):
 def evaluate_networks_command(args):
     if not (args.hourglass or args.prcnn):
         raise ValueError('give --hourglass, --prcnn or both, or --front-end')
-    if args.lsp and not args.hourglass:
-        raise ValueError('--lsp needs --hourglass')
+    if args.lsp and not (args.hourglass or (args.prcnn and args.teacher)):
+        raise ValueError('--lsp needs --hourglass, or --prcnn and --teacher')
+    if args.teacher and not (args.lsp and args.prcnn):
+        raise ValueError('--teacher needs --lsp and --prcnn')
     if args.mpii_figure and not (args.mpii and args.hourglass):
         raise ValueError('--mpii-figure needs --mpii and --hourglass')
     hourglass, checkpoint = load_hourglass(args.hourglass, args.device) if args.hourglass else (None, None)
@@ -292,6 +301,13 @@ def evaluate_networks_command(args):
         if args.pair_figure:
             save_pair_figure(args.pair_figure, report['prcnn']['pair_accuracy'],
                              f'PRCNN pairwise ranking accuracy, renders of {subjects}')
+        if args.teacher:
+            people = lsp_validation_photos(args.lsp)
+            crops = PhotoCrops(people, input_size, heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'],
+                               **teacher_arguments(args.teacher, people, depths=True))
+            report['prcnn_lsp'] = {'teacher': args.teacher, **evaluate_prcnn(prcnn, crops, args.device, hourglass)}
+            print(f'PRCNN      pairwise ranking accuracy against the teacher on {len(crops)} LSP Extended validation '
+                  f'photos: {report["prcnn_lsp"]["ranking_accuracy"]:.3f} ({report["prcnn_lsp"]["pairs"]} untied pairs)')
     return report
 
 

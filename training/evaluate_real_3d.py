@@ -29,6 +29,16 @@ reference in that camera's optical frame:
   and with --body-height-m, the same with the poses rescaled to that standing height.
 - `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
   joint regressor, the landmark model's answer without a lifter.
+- with --prcnn: PRCNN's ranking, scored as the front end's, on the crop the drpose3d front end
+  would follow the person with (the box of the front end's confident joints grown by its tracking
+  margin), reading the --hourglass's heatmaps, or without one Gaussian heatmaps drawn at the front
+  end's joints (the heatmaps PRCNN is trained with, without noise): PRCNN alone, on real video.
+  Discretized with the drpose3d front end's tie band, as the lifter gets it (and, beside it, with
+  none: the side of 0.5, as the render and teacher evaluations score PRCNN). --pair-figure draws
+  its per-pair accuracies on pairs apart by more than eq. 1's tie band, without a tie band (the
+  front end's, as it ranks, without --prcnn): DRPose3D's Figure 6.
+
+    pose3d_eval_real_3d --prcnn runs/image/prcnn_lspet/checkpoint.pt --pair-figure runs/eval_3d/prcnn_pairs.png
 """
 import argparse
 import json
@@ -40,9 +50,12 @@ import numpy as np
 from tqdm import tqdm
 
 from pose3d_ros.atomic import atomic_write
+from pose3d_ros.crop import crop_transform
+from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd, PersonTracker
 from pose3d_ros.paths import DEFAULT_LIFTER
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
-from pose3d_ros.ranking import ranking_matrix
+from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
 from training import cli
 from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,
@@ -101,6 +114,66 @@ def undistorted(person, camera):
     return replace(person, joints_2d=(normalized * camera.focal + camera.center).astype(np.float32))
 
 
+class HeatmapsAtJoints:
+    """The hourglass's stand-in in a DRPose3DFrontEnd: Gaussian heatmaps of `sigma` drawn at given
+    image joints (set before each frame, with the crop box the front end is given)."""
+
+    def __init__(self, input_size, sigma):
+        self.input_size, self.sigma, self.points = int(input_size), float(sigma), None
+
+    def place(self, joints_2d, box):
+        transform = crop_transform(*box, self.input_size)
+        self.points = crop_to_heatmap(np.asarray(joints_2d, np.float64) @ transform[:, :2].T + transform[:, 2],
+                                      HEATMAP_STRIDE)
+
+    def __call__(self, image):
+        return gaussian_heatmaps(self.points, self.input_size // HEATMAP_STRIDE, self.sigma)[None]
+
+
+class PRCNNScorer:
+    """PRCNN on a person the front end found: the crop the drpose3d tracker would follow them
+    with, heatmaps from a hourglass backend or (hourglass None) HeatmapsAtJoints."""
+
+    def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0):
+        input_size = input_size or prcnn.input_shapes['image'][-1]
+        self.heatmaps = HeatmapsAtJoints(input_size, sigma) if hourglass is None else None
+        self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size)
+
+    def probabilities(self, image, person):
+        """(H, W, 3) RGB frame and the front end's Person2D -> PRCNN's (16, 16) P_ij, all 0.5 (every
+        pair a tie, scored wrong) where the hourglass finds nobody in the crop."""
+        tracker = PersonTracker()
+        tracker.update(person.joints_2d.astype(np.float64), person.confidence)
+        box = tracker.box(image.shape)
+        if self.heatmaps is not None:
+            self.heatmaps.place(person.joints_2d, box)
+        found = self.front_end.people(image, box)
+        return found[0].probabilities if found else np.full((len(person.joints_2d),) * 2, 0.5, np.float32)
+
+    def ranking(self, image, person, tie_band=None):
+        """The same, discretized with the front end's tie band (or `tie_band`)."""
+        band = self.front_end.tie_band if tie_band is None else tie_band
+        return discretize(self.probabilities(image, person), band)
+
+
+def prcnn_scorer(args):
+    """The PRCNNScorer of --prcnn [--hourglass] on args.backend, or None without --prcnn."""
+    if not args.prcnn:
+        return None
+    import torch
+
+    from pose3d_ros.inference.backends import make_backend
+    from training.train_image_model import DEFAULTS
+
+    def network(kind, path):
+        return make_backend(kind, path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
+
+    saved = torch.load(args.prcnn, map_location='cpu', weights_only=True)
+    sigma = saved.get('config', DEFAULTS)['data']['heatmap_sigma']
+    return PRCNNScorer(network('prcnn', args.prcnn), args.hourglass and network('hourglass', args.hourglass),
+                       saved['input_size'], sigma)
+
+
 def pose_errors(predicted, reference):
     """(16, 3) predicted and reference joints (any units, reference in mm) -> PA-MPJPE over the
     limb joints and over all 16, and MPJPE after pelvis alignment, mm."""
@@ -142,6 +215,8 @@ def evaluate(args):
     root_errors = {(lifter_name, height): [] for lifter_name in lifters for height in heights}
     per_camera = {}
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
+    scorer = prcnn_scorer(args)
+    prcnn_rankings = []
     found = 0
     for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
         valid = np.isfinite(world).all(axis=(1, 2))
@@ -155,6 +230,8 @@ def evaluate(args):
             for margin, (predicted, target) in predicted_rankings.items():
                 predicted.append(person.ranking)
                 target.append(ranking_matrix(reference[:, 2], margin))
+            if scorer is not None:
+                prcnn_rankings.append(scorer.probabilities(videos[name][frame], person))
             ideal = undistorted(person, camera)
             focal, center = tuple(camera.focal), tuple(camera.center)
             truth_ranking = ranking_matrix(reference[:, 2], EQ1_TIE_MM)
@@ -178,8 +255,7 @@ def evaluate(args):
                       'reprojection_px_p90': float(np.percentile(reprojection, 90))},
         'landmark_model': args.landmark_model, 'views_scored': found,
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
-        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'ranking_accuracy': {},
-        'mrpe_mm': {}}
+        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {}}
     for (lifter_name, height_name), errors in root_errors.items():
         errors = np.array(errors)
         placed = errors[~np.isnan(errors[:, 0])]
@@ -191,11 +267,28 @@ def evaluate(args):
             limbs, all_joints, rooted = np.mean(errors, axis=0)
             report['pa_mpjpe_limbs_mm'][name], report['pa_mpjpe_all_mm'][name] = float(limbs), float(all_joints)
             report['mpjpe_root_aligned_mm'][name] = float(rooted)
-    for margin, (predicted, target) in predicted_rankings.items():
-        report['ranking_accuracy'][f'pairs > {margin:g} mm apart'] = ranking_accuracy(np.stack(predicted), np.stack(target))[1]
-    per_pair = ranking_accuracy(*map(np.stack, predicted_rankings[EQ1_TIE_MM]))[0]
-    report['pair_accuracy_eq1'] = np.where(np.isnan(per_pair), None, per_pair).tolist()
+    report.update(ranking_report({margin: (np.stack(predicted), np.stack(target))
+                                  for margin, (predicted, target) in predicted_rankings.items()}))
+    if scorer is not None:
+        def prcnn_report(tie_band):
+            predicted = discretize(np.stack(prcnn_rankings), tie_band)
+            return ranking_report({margin: (predicted, np.stack(target)) for margin, (_, target) in predicted_rankings.items()})
+        untied = prcnn_report(0.0)
+        report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': args.hourglass or "at the front end's joints",
+                           'tie_band': scorer.front_end.tie_band, **prcnn_report(scorer.front_end.tie_band),
+                           'ranking_accuracy_tie_band_0': untied['ranking_accuracy'],
+                           'pair_accuracy_eq1_tie_band_0': untied['pair_accuracy_eq1']}
     return report
+
+
+def ranking_report(rankings):
+    """{margin_mm: (predicted (F, 16, 16), target (F, 16, 16) eq. 1 with ties within margin_mm)}, one
+    of them at EQ1_TIE_MM -> {'ranking_accuracy': {'pairs > <margin> mm apart': accuracy},
+    'pair_accuracy_eq1': (16, 16) per-pair accuracies at eq. 1's tie band, None where no frame had
+    the pair apart}."""
+    accuracy = {f'pairs > {margin:g} mm apart': ranking_accuracy(*pair)[1] for margin, pair in rankings.items()}
+    per_pair = ranking_accuracy(*rankings[EQ1_TIE_MM])[0]
+    return {'ranking_accuracy': accuracy, 'pair_accuracy_eq1': np.where(np.isnan(per_pair), None, per_pair).tolist()}
 
 
 def main(argv=None):
@@ -212,7 +305,14 @@ def main(argv=None):
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-accuracy-out', help="write the per-pair ranking accuracies at eq. 1's tie band (.npy)")
+    parser.add_argument('--prcnn', help="PRCNN checkpoint: score its ranking too, on the front end's people")
+    parser.add_argument('--hourglass', help='hourglass checkpoint whose heatmaps PRCNN reads (default: heatmaps '
+                                            "drawn at the front end's joints)")
+    parser.add_argument('--pair-figure', help="PNG of the per-pair ranking accuracy at eq. 1's tie band "
+                                              "(DRPose3D's Figure 6): PRCNN's with --prcnn, else the front end's")
     args = parser.parse_args(argv)
+    if args.hourglass and not args.prcnn:
+        parser.error('--hourglass needs --prcnn')
 
     def command():
         report = evaluate(args)
@@ -227,6 +327,9 @@ def main(argv=None):
                   f"{report['mpjpe_root_aligned_mm'][name]:11.1f}")
         for pairs, accuracy in report['ranking_accuracy'].items():
             print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
+        for pairs, accuracy in report.get('prcnn', {}).get('ranking_accuracy', {}).items():
+            print(f"PRCNN ranking accuracy (heatmaps: {report['prcnn']['heatmaps']}), {pairs}: {accuracy:.3f} "
+                  f"(tie band {report['prcnn']['tie_band']:g}; 0: {report['prcnn']['ranking_accuracy_tie_band_0'][pairs]:.3f})")
         for name, root in report['mrpe_mm'].items():
             x, y, z = root['xyz']
             print(f"root position error (MRPE), {name}: {root['mrpe']:.1f} mm (x {x:.1f}, y {y:.1f}, z {z:.1f}; "
@@ -240,6 +343,18 @@ def main(argv=None):
         if args.pair_accuracy_out:
             matrix = np.array(report['pair_accuracy_eq1'], dtype=np.float64)  # None -> NaN
             atomic_write(args.pair_accuracy_out, lambda file: np.save(file, matrix))
+        if args.pair_figure:
+            from training.evaluate_image_models import save_pair_figure
+
+            pairs = f'pairs > {EQ1_TIE_MM:g} mm apart'
+            if args.prcnn:  # as Figure 6 and the render evaluation: the side of 0.5
+                prcnn = report['prcnn']
+                matrix, accuracy = prcnn['pair_accuracy_eq1_tie_band_0'], prcnn['ranking_accuracy_tie_band_0'][pairs]
+                who = f'PRCNN ({Path(args.prcnn).parent.name}/{Path(args.prcnn).name}, no tie band)'
+            else:
+                matrix, accuracy = report['pair_accuracy_eq1'], report['ranking_accuracy'][pairs]
+                who = f"front end ({report['landmark_model']})"
+            save_pair_figure(args.pair_figure, matrix, f'{who}: {accuracy:.3f}\nPose2Sim real reference, {pairs}')
     return cli.run(command)
 
 

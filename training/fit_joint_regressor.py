@@ -16,6 +16,14 @@ fitting again. skeleton.LSP_TO_DETECTED then forms the pelvis and thorax.
 The landmarks come from the project's own BlazePose front end in photo mode, one person per
 photo: the one whose same-named landmarks lie nearest the annotation. They are cached in
 --cache (written atomically every few hundred photos, so an interrupted run resumes).
+
+With --world the cache also keeps each landmark's world position (metres around the hip centre,
+camera-aligned axes: its z is the depth) and visibility (WORLD_FIELDS), and covers the validation
+split too: the BlazePose teacher's per-joint depths that PRCNN learns to rank from on real photos
+(training/datasets/photo_crops.py, teacher_depths). The fit still uses the training split alone.
+
+    pose3d_fit_joint_regressor --lsp ../shared/data/lspet/joints.mat --world \
+        --cache runs/joint_regressor --out runs/joint_regressor/regressor_world.json
 """
 import argparse
 import hashlib
@@ -67,17 +75,25 @@ TRIM_FRACTION = 0.2
 CACHE_EVERY = 250
 
 
-def landmark_cache(images, front_end_key, cache_dir, detect):
-    """(N, 33, 2) landmark pixels per photo (NaN where nobody was found), computed with
-    detect(image) -> list of (33, 2) landmark sets, and cached per front end."""
+# What a landmark cache stores per landmark: its pixels, and with --world also these.
+PIXEL_FIELDS = ('x', 'y')
+WORLD_FIELDS = PIXEL_FIELDS + ('world_x', 'world_y', 'world_z', 'visibility')
+
+
+def landmark_cache(images, front_end_key, cache_dir, detect, fields=PIXEL_FIELDS):
+    """(N, 33, F) landmark values per photo (NaN where nobody was found), F = len(fields), pixels
+    first, computed with detect(image) -> list of (33, F) landmark sets, and cached per front end."""
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     path = cache_dir / f'landmarks-{front_end_key}.npz'
     names = [image.path.name for image in images]
-    landmarks = np.full((len(images), len(BLAZEPOSE_LANDMARK_NAMES), 2), np.nan)
+    landmarks = np.full((len(images), len(BLAZEPOSE_LANDMARK_NAMES), len(fields)), np.nan)
     done = np.zeros(len(images), bool)
     if path.is_file():
         saved = np.load(path)
+        if saved['landmarks'].shape[-1] != len(fields):
+            raise ValueError(f'{path}: stores {saved["landmarks"].shape[-1]} values per landmark, not the '
+                             f'{len(fields)} of {fields}; move it away or use another --cache')
         cached = dict(zip(saved['names'].tolist(), range(len(saved['names']))))
         for row, name in enumerate(names):
             if name in cached and saved['done'][cached[name]]:
@@ -102,20 +118,24 @@ def landmark_cache(images, front_end_key, cache_dir, detect):
     return landmarks
 
 
-def read_landmark_cache(path, images):
-    """landmark_cache's file -> (N, 33, 2) landmark pixels of `images` (NaN where nobody was
-    found); ValueError naming the file when it cannot be read or lacks one of the photos."""
+def read_landmark_cache(path, images, fields=PIXEL_FIELDS):
+    """landmark_cache's file -> (N, 33, F) landmark values of `images` (NaN where nobody was
+    found), the `fields` (PIXEL_FIELDS or WORLD_FIELDS) of those it stores; ValueError naming the
+    file when it cannot be read, stores fewer fields or lacks one of the photos."""
     try:
         with np.load(path, allow_pickle=False) as saved:
             names, landmarks, done = saved['names'].tolist(), saved['landmarks'], saved['done']
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f'{path}: not a landmark cache ({error}); pose3d_fit_joint_regressor --cache writes it') from None
+    if landmarks.shape[-1] < len(fields):
+        raise ValueError(f'{path}: stores {landmarks.shape[-1]} values per landmark, not the {len(fields)} of '
+                         f'{fields}; pose3d_fit_joint_regressor --world writes them')
     row = {name: index for index, name in enumerate(names)}
     missing = [image.path.name for image in images if image.path.name not in row or not done[row[image.path.name]]]
     if missing:
-        raise ValueError(f'{path}: no landmarks for {len(missing)} training photos (e.g. {missing[0]}); '
-                         'run pose3d_fit_joint_regressor with the same front end first')
-    return landmarks[[row[image.path.name] for image in images]]
+        raise ValueError(f'{path}: no landmarks for {len(missing)} of the {len(images)} photos (e.g. {missing[0]}); '
+                         'run pose3d_fit_joint_regressor with the same front end (and --world for world landmarks) first')
+    return landmarks[[row[image.path.name] for image in images]][..., :len(fields)]
 
 
 def _identity_distance(points, person):
@@ -125,7 +145,7 @@ def _identity_distance(points, person):
     if not pairs:
         return np.inf
     joints, marks = zip(*pairs)
-    return float(np.linalg.norm(person.joints[list(joints)] - points[list(marks)], axis=1).mean())
+    return float(np.linalg.norm(person.joints[list(joints)] - points[list(marks), :2], axis=1).mean())
 
 
 def fit_joint(landmarks, targets, scale, support, prior):
@@ -182,6 +202,9 @@ def main(argv=None):
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads of the backend')
     parser.add_argument('--limit', type=int, default=None, help='use only the first N training photos')
+    parser.add_argument('--world', action='store_true',
+                        help='cache the world landmarks and visibility too (WORLD_FIELDS), for the validation '
+                             'split as well: the PRCNN teacher\'s depths (its own cache file)')
     parser.add_argument('--prior-only', action='store_true',
                         help='fit nothing: write the regressor each joint is pulled towards (the landmark of '
                              'the same name; the neck, the shoulders\' midpoint; the head top, the eyes\'), '
@@ -220,6 +243,8 @@ def fit_command(args):
     from pose3d_ros.models.blazepose_release import model_path
 
     images = load_lsp(args.lsp, split='train')[:args.limit]
+    photos = images + (load_lsp(args.lsp, split='validation')[:args.limit] if args.world else [])
+    fields = WORLD_FIELDS if args.world else PIXEL_FIELDS
     set_process_threads(args.backend, args.threads)
     settings = FrontEndSettings(static=True)
     pipeline = build_pipeline('blazepose', landmark_model=args.landmark_model, backend=args.backend,
@@ -228,12 +253,16 @@ def fit_command(args):
     key = hashlib.sha256(b''.join(path.read_bytes() for path in model_files)).hexdigest()[:12]
 
     def detect(image):
-        return [person.landmarks.points[:len(BLAZEPOSE_LANDMARK_NAMES), :2] for person in pipeline.people(image)]
+        count = len(BLAZEPOSE_LANDMARK_NAMES)
+        return [np.concatenate([found.points[:count, :2], found.world[:count], found.visibility[:count, None]],
+                               axis=1)[:, :len(fields)]
+                for found in (person.landmarks for person in pipeline.people(image))]
 
     started = time.perf_counter()
     front_end = (f'{args.landmark_model}-refine{settings.refine_passes}-turns{"".join(map(str, settings.detector_turns))}'
                  f'-tiles{settings.detector_tiles}')
-    landmarks = landmark_cache(images, f'{front_end}-{key}', args.cache, detect)
+    key = f'{front_end}{"-world" if args.world else ""}-{key}'
+    landmarks = landmark_cache(photos, key, args.cache, detect, fields)[:len(images), :, :2]
     weights, report = fit(landmarks, images)
     saved = {
         'landmarks': list(BLAZEPOSE_LANDMARK_NAMES), 'joints': list(LSP_JOINT_NAMES), 'weights': weights.tolist(),

@@ -4,6 +4,7 @@ also on crops of annotated real photos (LSP Extended).
     pose3d_train_image_model --config training/configs/image/hourglass_small.yaml --out runs/hourglass
     pose3d_train_image_model --config training/configs/image/hourglass_lspet.yaml --out runs/hourglass_lspet
     pose3d_train_image_model --config training/configs/image/prcnn_small.yaml --out runs/prcnn
+    pose3d_train_image_model --config training/configs/image/prcnn_lspet.yaml --out runs/image/prcnn_lspet
 
 The config's model.type picks the network. The hourglass regresses Gaussian heatmaps with a mean
 squared error on every stack (intermediate supervision), optionally weighting the pixels under
@@ -18,8 +19,15 @@ in the loss, or data.teacher_weight where the BlazePose teacher's landmark cache
 places them; data.photo_whole_photo of them frame the whole photo, as the drpose3d front end does
 before it has found anyone), and periodic evaluation adds PCK@0.2 on data.photo_eval_count fixed
 photos of its validation split, person's box and whole photo (eval_lsp_pck, eval_lsp_whole_photo_pck
-in history.jsonl). Run folders, checkpoints, resume and seeds
-follow the lifter's rules (training/experiment.py).
+in history.jsonl). For PRCNN, data.photo_share of the items are such crops too, their heatmap
+input drawn at the annotated and teacher joints with the renders' noise (annotated joints count
+as visible, teacher-only ones as hidden, joints of neither get empty maps), their ranking targets
+from the teacher's per-joint depths (data.teacher must then be a landmark cache with world
+landmarks: pose3d_fit_joint_regressor --world; photo_crops.teacher_depths), pairs the teacher
+cannot rank weighing 0; periodic evaluation adds the pairwise accuracy against the teacher on
+data.photo_eval_count fixed validation photos (eval_lsp_ranking_accuracy). train.init starts the
+network from a checkpoint's weights (fine-tuning; a resumed run ignores it). Run folders,
+checkpoints, resume and seeds follow the lifter's rules (training/experiment.py).
 """
 import sys
 
@@ -28,22 +36,21 @@ import torch
 from torch.nn import functional
 
 from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.models import hourglass as hourglass_model
 from pose3d_ros.models import prcnn as prcnn_model
 from pose3d_ros.heatmaps import HEATMAP_STRIDE
 from pose3d_ros.models.hourglass import build_hourglass, load_hourglass
-from pose3d_ros.models.prcnn import build_prcnn, pair_logits
+from pose3d_ros.models.prcnn import build_prcnn, load_prcnn, pair_logits
 from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
 from training.datasets.keypoints import load_lsp
-from training.datasets.photo_crops import Augmentation, Mixture, PhotoCrops, lsp_validation_crops, teacher_joints
+from training.datasets.photo_crops import (Augmentation, Mixture, PhotoCrops, lsp_validation_crops,
+                                           lsp_validation_photos, teacher_arguments)
 from training.datasets.renders import RenderedPoses, load_poses
 from training.evaluate_image_models import evaluate_hourglass, evaluate_photo_crops, evaluate_prcnn
-from training.fit_joint_regressor import read_landmark_cache
 
-NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT),
-            'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT)}
+NETWORKS = {'hourglass': (build_hourglass, hourglass_model.CHECKPOINT_FORMAT, load_hourglass),
+            'prcnn': (build_prcnn, prcnn_model.CHECKPOINT_FORMAT, load_prcnn)}
 HEATMAP_SOURCES = ('ground_truth', 'hourglass')
 DEFAULT_PHOTOS = DEFAULT_ROOT.parent / 'lspet' / 'joints.mat'
 
@@ -63,8 +70,8 @@ DEFAULTS = {
         'heatmap_noise_px': 1.5,              # ground-truth heatmaps: joint jitter, heatmap pixels
         'eval_count': 1000,                   # held-out renders
         'workers': 1,                         # rendering processes
-        # Real photos (hourglass only): LSP-format joints.mat, images/ beside it; its training
-        # split is trained on, its validation split evaluated. None: ../shared/data/lspet.
+        # Real photos: LSP-format joints.mat, images/ beside it; its training split is trained
+        # on, its validation split evaluated. None: ../shared/data/lspet.
         'photos': None,
         'photo_share': 0.0,                   # share of training items that are photo crops
         'photo_eval_count': 800,              # fixed validation crops (evenly spaced) for PCK@0.2
@@ -75,7 +82,8 @@ DEFAULTS = {
         'photo_colour': 0.3,                  # brightness, contrast, saturation x 1 +- this
         'photo_whole_photo': 0.0,             # probability of framing the whole photo, not the person
         # The BlazePose teacher for joints the photos do not annotate: pose3d_fit_joint_regressor's
-        # landmark cache of the training split (.npz), or None for annotated joints only.
+        # landmark cache of the training split (.npz), or None for annotated joints only. PRCNN
+        # on photos needs one with world landmarks of both splits (--world): its depths rank.
         'teacher': None,
         'teacher_weight': 0.5,                # the loss weight of a teacher's joint (annotated: 1)
     },
@@ -89,6 +97,7 @@ DEFAULTS = {
         'foreground_weight': 0.0,             # hourglass: heatmap pixels weigh 1 + this x target
         'seed': 0,
         'eval_every': 1,
+        'init': None,                         # a checkpoint of the same network to start from
     },
 }
 
@@ -105,9 +114,9 @@ def load_config(path, overrides=()):
         raise ValueError(f'{path}: data.heatmaps is hourglass but data.hourglass names no checkpoint')
     if not 0 <= data['photo_share'] <= 1:
         raise ValueError(f'{path}: data.photo_share must lie in [0, 1], got {data["photo_share"]!r}')
-    if kind == 'prcnn' and data['photo_share'] > 0:
-        raise ValueError(f'{path}: data.photo_share is {data["photo_share"]}, but PRCNN trains on renders '
-                         f'only (photos carry no depth rankings)')
+    if kind == 'prcnn' and data['photo_share'] > 0 and not data['teacher']:
+        raise ValueError(f'{path}: data.photo_share is {data["photo_share"]}, but data.teacher names no landmark '
+                         f'cache: PRCNN\'s photo rankings come from the teacher\'s depths')
     try:
         photo_augmentation(data)
     except (TypeError, ValueError) as error:
@@ -124,12 +133,13 @@ def photo_augmentation(data):
                         whole_photo=data['photo_whole_photo'])
 
 
-def noisy_heatmaps(rng, joints_2d, visible, size, sigma, jitter_px):
+def noisy_heatmaps(rng, joints_2d, visible, size, sigma, jitter_px, present=None):
     """Ground-truth heatmaps as a hourglass would give them: jittered peaks, random heights,
-    weaker on hidden joints. joints_2d (B, J, 2) crop pixels -> (B, J, size, size)."""
+    weaker on hidden joints, none where `present` (B, J) is False. joints_2d (B, J, 2) crop pixels
+    -> (B, J, size, size)."""
     points = crop_to_heatmap(joints_2d, HEATMAP_STRIDE) + rng.normal(0, jitter_px, joints_2d.shape)
     heights = rng.uniform(0.5, 1.0, visible.shape) * np.where(visible, 1.0, 0.6)
-    return (gaussian_heatmaps(points, size, sigma) * heights[..., None, None]).astype(np.float32)
+    return (gaussian_heatmaps(points, size, sigma, present) * heights[..., None, None]).astype(np.float32)
 
 
 class Networks:
@@ -145,13 +155,22 @@ class Networks:
         if self.kind == 'prcnn' and config['data']['heatmaps'] == 'hourglass':
             self.hourglass, _ = load_hourglass(config['data']['hourglass'], device)
 
+    def start_from(self, path):
+        """The weights of checkpoint `path` (the same network and input size), for fine-tuning."""
+        model, checkpoint = NETWORKS[self.kind][2](path, self.device)
+        if checkpoint['model'] != self.config['model'] or checkpoint['input_size'] != self.config['data']['input_size']:
+            raise ValueError(f'{path}: train.init is a {checkpoint["model"]} network on {checkpoint["input_size"]} px '
+                             f'crops; this config trains {self.config["model"]} on {self.config["data"]["input_size"]} px')
+        self.model.load_state_dict(model.state_dict())
+
     def heatmaps_for_prcnn(self, rng, batch, images):
         data = self.config['data']
         if self.hourglass is not None:
             with torch.no_grad():
                 return self.hourglass(images)[-1]
         maps = noisy_heatmaps(rng, batch['joints_2d'].numpy(), batch['visible'].numpy(),
-                              data['input_size'] // HEATMAP_STRIDE, data['heatmap_sigma'], data['heatmap_noise_px'])
+                              data['input_size'] // HEATMAP_STRIDE, data['heatmap_sigma'], data['heatmap_noise_px'],
+                              present=batch['joint_weights'].numpy() > 0)
         return torch.from_numpy(maps).to(self.device)
 
     def loss(self, rng, batch):
@@ -161,11 +180,11 @@ class Networks:
             return sum(heatmap_loss(stack, target, self.config['train']['foreground_weight'], weights)
                        for stack in self.model(images))
         scores = self.model(images, self.heatmaps_for_prcnn(rng, batch, images))
-        return ranking_loss(scores, batch['ranking'].to(self.device))
+        return ranking_loss(scores, batch['ranking'].to(self.device), batch['pair_weights'].to(self.device))
 
     def evaluate(self, dataset):
         """The held-out set's scalar metrics, {name: value}."""
-        if isinstance(dataset, PhotoCrops):
+        if isinstance(dataset, PhotoCrops) and self.kind == 'hourglass':
             return evaluate_photo_crops(self.model, dataset, self.device)
         if self.kind == 'hourglass':
             return evaluate_hourglass(self.model, dataset, self.device)
@@ -185,11 +204,17 @@ def heatmap_loss(predicted, target, foreground_weight=0.0, joint_weights=None):
     return squared.mean()
 
 
-def ranking_loss(scores, ranking):
-    """Binary cross-entropy of sigmoid(F_i - F_j) against M (ties 0.5), off the diagonal."""
+def ranking_loss(scores, ranking, pair_weights=None):
+    """Binary cross-entropy of sigmoid(F_i - F_j) against M (ties 0.5), off the diagonal, the
+    weighted mean with pair_weights (B, J, J) (0: the pair's order is unknown)."""
     off_diagonal = ~torch.eye(ranking.shape[-1], dtype=torch.bool, device=ranking.device)
     logits = pair_logits(scores)
-    return functional.binary_cross_entropy_with_logits(logits[:, off_diagonal], ranking[:, off_diagonal])
+    if pair_weights is None:
+        pair_weights = torch.ones_like(ranking)
+    weights = pair_weights[:, off_diagonal]
+    losses = functional.binary_cross_entropy_with_logits(logits[:, off_diagonal], ranking[:, off_diagonal],
+                                                         reduction='none')
+    return (losses * weights).sum() / weights.sum().clamp(min=1.0)
 
 
 def datasets(config):
@@ -209,22 +234,26 @@ def datasets(config):
     if share > 0:
         photos = data['photos'] or DEFAULT_PHOTOS
         images = load_lsp(photos, split='train')
+        common = dict(heatmap_sigma=data['heatmap_sigma'], teacher_weight=data['teacher_weight'], tie_mm=data['tie_mm'])
         train.append(PhotoCrops(images, data['input_size'], count, photo_augmentation(data), seed=seed + 2,
-                                heatmap_sigma=data['heatmap_sigma'], teacher=teacher(data, images),
-                                teacher_weight=data['teacher_weight']))
-        for name, crops in lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
-                                                data['heatmap_sigma']).items():
-            held_out[name + '_'] = crops
+                                **teacher(config, images), **common))
+        if config['model']['type'] == 'prcnn':  # the person's box: what the drpose3d front end gives PRCNN
+            validation = lsp_validation_photos(photos, data['photo_eval_count'])
+            held_out['lsp_'] = PhotoCrops(validation, data['input_size'], **teacher(config, validation), **common)
+        else:
+            for name, crops in lsp_validation_crops(photos, data['input_size'], data['photo_eval_count'],
+                                                    data['heatmap_sigma']).items():
+                held_out[name + '_'] = crops
     if len(train) == 2:
-        return Mixture(*train, share, count, seed=seed), held_out
+        keys = Mixture.PRCNN_KEYS if config['model']['type'] == 'prcnn' else Mixture.KEYS
+        return Mixture(*train, share, count, seed=seed, keys=keys), held_out
     return train[0], held_out
 
 
-def teacher(data, images):
-    """The teacher's LSP joints for the training photos (teacher_joints), or None without data.teacher."""
-    if not data['teacher']:
-        return None
-    return teacher_joints(images, read_landmark_cache(data['teacher'], images), JointRegressor())
+def teacher(config, images):
+    """PhotoCrops' teacher arguments for `images` from data.teacher's landmark cache (for PRCNN with
+    its depths); none without data.teacher."""
+    return teacher_arguments(config['data']['teacher'], images, depths=config['model']['type'] == 'prcnn')
 
 
 def train(config, out, device='auto', progress=True):
@@ -238,6 +267,8 @@ def train(config, out, device='auto', progress=True):
     optimizer, scheduler = experiment.optimization(model, settings)
     train_set, held_out = datasets(config)
     previous = run.resume(config, device)
+    if previous is None and settings['init']:
+        networks.start_from(settings['init'])
     start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)
 
     checkpoint = None

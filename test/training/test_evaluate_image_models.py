@@ -80,9 +80,33 @@ def test_lsp_pck_scores_the_annotated_lsp_joints_against_the_torso(tmp_path):
     assert evaluate_image_models.evaluate_photo_crops(Oracle(wrong), crops)['pck'] == pytest.approx(12 / 13)
 
 
-def test_lsp_crops_need_the_hourglass(capsys):
+def test_lsp_crops_need_the_hourglass_or_prcnn_and_the_teacher(capsys):
     assert evaluate_image_models.main(['--prcnn', 'p.pt', '--lsp', 'joints.mat']) == 2
-    assert '--lsp needs --hourglass' in capsys.readouterr().err
+    assert '--lsp needs --hourglass, or --prcnn and --teacher' in capsys.readouterr().err
+    assert evaluate_image_models.main(['--prcnn', 'p.pt', '--teacher', 'world.npz']) == 2
+    assert '--teacher needs --lsp and --prcnn' in capsys.readouterr().err
+
+
+class DepthOracle(torch.nn.Module):
+    """A 'PRCNN' whose depth scores are given, whatever it sees."""
+
+    def __init__(self, scores):
+        super().__init__()
+        self.scores = torch.as_tensor(scores, dtype=torch.float32)
+
+    def forward(self, images, heatmaps):
+        return self.scores.expand(len(images), -1)
+
+
+def test_prcnn_is_scored_against_the_teachers_ranking_on_the_pairs_it_ranks(tmp_path):
+    depths = np.arange(16) * 50.0
+    depths[DETECTED['l_wrist']] = np.nan  # the teacher lacks it: its pairs are not scored
+    crops = PhotoCrops([photo(tmp_path)], size=64, depths=depths[None], tie_mm=20.0)
+    exact = evaluate_image_models.evaluate_prcnn(DepthOracle(np.nan_to_num(depths)), crops)
+    assert exact['ranking_accuracy'] == 1.0 and exact['pairs'] == 15 * 14
+    reversed_ = evaluate_image_models.evaluate_prcnn(DepthOracle(-np.nan_to_num(depths)), crops)
+    assert reversed_['ranking_accuracy'] == 0.0
+    assert np.isnan(np.array(reversed_['pair_accuracy'], dtype=float)[DETECTED['l_wrist']]).all()
 
 
 def test_the_mpii_figure_needs_the_photos_and_the_hourglass(tmp_path, capsys):

@@ -6,7 +6,10 @@ import numpy as np
 from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR, JointRegressor
 from pose3d_ros.skeleton import BLAZEPOSE_LANDMARK_NAMES, LSP_JOINT_NAMES
 from training.datasets.keypoints import AnnotatedImage, AnnotatedPerson
-from training.fit_joint_regressor import LANDMARK, SUPPORT, fit, fit_joint, landmark_cache
+import pytest
+
+from training.fit_joint_regressor import (LANDMARK, SUPPORT, WORLD_FIELDS, fit, fit_joint, landmark_cache,
+                                          read_landmark_cache)
 
 
 def test_known_weights_are_recovered_and_sum_to_one():
@@ -54,6 +57,21 @@ def test_the_landmark_cache_resumes_where_it_stopped(tmp_path):
     again = landmark_cache(images, 'key', tmp_path, detect)
     assert len(calls) == 3  # the third photo only
     np.testing.assert_array_equal(again[:2], first)
+
+
+def test_a_world_cache_keeps_the_world_landmarks_and_reads_as_pixels_too(tmp_path):
+    images = [AnnotatedImage(tmp_path / f'im{k:05d}.jpg', [AnnotatedPerson(np.zeros((14, 2)), np.ones(14, bool))])
+              for k in range(2)]
+    for image in images:
+        image.read_image = lambda: np.zeros((4, 4, 3), np.uint8)
+    values = np.arange(33 * 6, dtype=np.float64).reshape(33, 6)
+    world = landmark_cache(images, 'world', tmp_path, lambda rgb: [values], WORLD_FIELDS)
+    assert world.shape == (2, 33, 6)
+    path = tmp_path / 'landmarks-world.npz'
+    np.testing.assert_array_equal(read_landmark_cache(path, images, WORLD_FIELDS)[1], values)
+    np.testing.assert_array_equal(read_landmark_cache(path, images)[1], values[:, :2])
+    with pytest.raises(ValueError, match=r'landmarks-world\.npz: stores 6 values per landmark, not the 2 of'):
+        landmark_cache(images, 'world', tmp_path, lambda rgb: [values[:, :2]])
 
 
 def test_the_shipped_regressor_is_fitted_and_loads():

@@ -1,4 +1,4 @@
-"""Real training images for the hourglass: crops of annotated photos (LSP / LSP Extended).
+"""Real training images for the hourglass and PRCNN: crops of annotated photos (LSP / LSP Extended).
 
 A crop frames what the drpose3d front end gives the hourglass: mostly the square around the
 annotated joints grown by its tracking margin (the box it follows a person with), sometimes the
@@ -12,6 +12,12 @@ thorax weighs what its lighter side does. Training items are augmented (scale, r
 horizontal flip with the left and right joints swapped, colour); item i of epoch e is drawn from
 the seed sequence [seed, e, i] alone, as for the renders, so a run resumes exactly for any
 worker count. Without `count`, item i is photo i (the fixed evaluation sets), else a random photo.
+
+For PRCNN, photos carry no depth: its ranking targets come from the teacher's per-joint depths
+(teacher_depths: BlazePose's world landmarks through the same joint regressor, as the blazepose
+front end ranks), by eq. 1 with ties within tie_mm; a pair with a joint the teacher lacks (nobody
+found, a person disagreeing with the annotation, or that joint itself off its annotation) weighs 0.
+A flip renames the joints, so the depths follow the left/right swap.
 """
 from dataclasses import dataclass
 
@@ -20,10 +26,13 @@ import torch
 
 from pose3d_ros.crop import crop_transform, warp_crop
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
+from pose3d_ros.inference.blazepose import JointRegressor
 from pose3d_ros.inference.drpose3d import TRACKING_MARGIN, whole_frame_box
+from pose3d_ros.ranking import TIE, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training.datasets.keypoints import load_lsp
 from training.evaluate_2d import person_size
+from training.fit_joint_regressor import PIXEL_FIELDS, WORLD_FIELDS, read_landmark_cache
 
 # The teacher's joints of a photo are used when their median distance to the annotated ones is
 # at most this many person sizes (torso lengths): a found person who is someone else, or whose
@@ -67,6 +76,35 @@ def teacher_joints(images, landmarks, regressor):
     return joints
 
 
+def teacher_depths(images, teacher, landmarks, regressor):
+    """`images`, their teacher_joints (N, 14, 2), their (N, 33, 6) landmark values in
+    fit_joint_regressor.WORLD_FIELDS order (NaN: nobody found) and a JointRegressor -> (N, 16) the
+    teacher's DETECTED_JOINTS depths, mm relative to its hips (camera-aligned axes), NaN for a photo
+    whose teacher disagrees with the annotation (teacher_joints) and for a joint made of an LSP
+    joint the teacher places farther than TEACHER_AGREEMENT person sizes from its annotation."""
+    sizes = np.array([person_size(image.people[0]) for image in images])
+    annotated = np.stack([image.people[0].joints for image in images])
+    off = np.linalg.norm(teacher - annotated, axis=-1) > TEACHER_AGREEMENT * sizes[:, None]  # NaN: not off
+    lsp_known = np.isfinite(teacher).all(axis=-1) & ~off
+    known = np.all(lsp_known[:, None, :] | (LSP_TO_DETECTED == 0), axis=-1)  # (N, 16): every part known
+    depths = np.einsum('jl,nl->nj', regressor.matrix, landmarks[..., WORLD_FIELDS.index('world_z')]) * 1000.0
+    return np.where(known, depths, np.nan)
+
+
+def teacher_arguments(path, images, depths=False):
+    """PhotoCrops' teacher arguments for `images` from pose3d_fit_joint_regressor's landmark cache
+    `path` (None: none) and the shipped joint regressor: {'teacher': teacher_joints} [with depths
+    (a cache with world landmarks): 'depths': teacher_depths]."""
+    if not path:
+        return {}
+    regressor = JointRegressor()
+    landmarks = read_landmark_cache(path, images, WORLD_FIELDS if depths else PIXEL_FIELDS)
+    arguments = {'teacher': teacher_joints(images, landmarks[..., :2], regressor)}
+    if depths:
+        arguments['depths'] = teacher_depths(images, arguments['teacher'], landmarks, regressor)
+    return arguments
+
+
 def detected_joints(person, teacher=None, teacher_weight=0.0):
     """An AnnotatedPerson [and the teacher's (14, 2) LSP joints] -> ((16, 2) DETECTED_JOINTS image
     pixels, (16,) loss weights: 1 annotated, teacher_weight from the teacher, 0 neither; a joint
@@ -100,32 +138,37 @@ class PhotoCrops(torch.utils.data.Dataset):
     """Crops of annotated photos, one person per photo (the first annotated one).
 
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joint_weights (J,) float32 (1:
-    annotated, teacher_weight: from the teacher, 0: neither), joints_2d (J, 2) crop pixels (0 where
-    the weight is 0) and torso_size (the LSP PCK reference in crop pixels, from the annotation; NaN
-    without a shoulder-to-opposite-hip pair), J = DETECTED_JOINTS. With `count` there are that many
-    items of random photos per epoch; without, one per photo, in order. augmentation: None (the
-    person's box, unchanged) or an Augmentation. teacher: None or (N, 14, 2) LSP joints per image
-    (teacher_joints; NaN rows where there is none).
+    annotated, teacher_weight: from the teacher, 0: neither), visible (J,) bool (annotated),
+    joints_2d (J, 2) crop pixels (0 where the weight is 0) and torso_size (the LSP PCK reference in
+    crop pixels, from the annotation; NaN without a shoulder-to-opposite-hip pair), J =
+    DETECTED_JOINTS; with depths also ranking (J, J) (eq. 1 on the depths, ties within tie_mm 0.5,
+    and 0.5 where either joint has no depth: not scored) and pair_weights (J, J) float32 (0 there).
+    With `count` there are that many items of random photos per epoch; without, one per photo, in
+    order. augmentation: None (the person's box, unchanged) or an Augmentation. teacher: None or (N, 14, 2) LSP joints per
+    image (teacher_joints; NaN rows where there is none). depths: None or (N, J) mm per image
+    (teacher_depths; NaN where unknown).
     """
 
     def __init__(self, images, size=128, count=None, augmentation=None, seed=0, heatmap_sigma=1.0,
-                 margin=TRACKING_MARGIN, teacher=None, teacher_weight=0.5):
+                 margin=TRACKING_MARGIN, teacher=None, teacher_weight=0.5, depths=None, tie_mm=20.0):
         if size % HEATMAP_STRIDE:
             raise ValueError(f'image size must be a multiple of {HEATMAP_STRIDE}, got {size}')
-        if teacher is not None and np.shape(teacher) != (len(images), len(LSP_TO_DETECTED[0]), 2):
-            raise ValueError(f'teacher joints must have shape {(len(images), len(LSP_TO_DETECTED[0]), 2)}, '
-                             f'got {np.shape(teacher)}')
+        for name, value, shape in (('teacher joints', teacher, (len(images), len(LSP_TO_DETECTED[0]), 2)),
+                                   ('depths', depths, (len(images), len(LSP_TO_DETECTED)))):
+            if value is not None and np.shape(value) != shape:
+                raise ValueError(f'{name} must have shape {shape}, got {np.shape(value)}')
         if not 0 <= teacher_weight <= 1:
             raise ValueError(f'teacher_weight must lie in [0, 1], got {teacher_weight}')
         # A box needs two annotated joints apart; such photos have nothing to learn from anyway.
-        self.people = [(image, image.people[0], None if teacher is None else teacher[row])
+        self.people = [(image, image.people[0], None if teacher is None else teacher[row],
+                        None if depths is None else np.asarray(depths[row], np.float64))
                        for row, image in enumerate(images)
                        if image.people and image.people[0].annotated.sum() >= 2
                        and person_box(image.people[0], margin)[1] > 0]
         if not self.people:
             raise ValueError(f'none of the {len(images)} photos has a person with two annotated joints')
         self.size, self.seed, self.heatmap_sigma, self.margin = int(size), int(seed), heatmap_sigma, margin
-        self.teacher_weight = float(teacher_weight)
+        self.teacher_weight, self.tie_mm = float(teacher_weight), float(tie_mm)
         self.augmentation = augmentation
         self.in_order = count is None
         self.count = len(self.people) if count is None else int(count)
@@ -158,7 +201,7 @@ class PhotoCrops(torch.utils.data.Dataset):
         if not 0 <= index < self.count:
             raise IndexError(f'item {index} of {self.count}')
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image, person, teacher = self.people[index if self.in_order else rng.integers(len(self.people))]
+        image, person, teacher, depths = self.people[index if self.in_order else rng.integers(len(self.people))]
         pixels = image.read_image()
         transform, flipped = self.crop_transform(rng, person, pixels.shape)
         crop = warp_crop(pixels, transform, self.size)
@@ -168,27 +211,40 @@ class PhotoCrops(torch.utils.data.Dataset):
         joints = joints @ transform[:, :2].T + transform[:, 2]
         if flipped:  # the person's left is now on the image's right: swap the joints' names
             joints, weights = joints[DETECTED_FLIP_PERMUTATION], weights[DETECTED_FLIP_PERMUTATION]
+            depths = None if depths is None else depths[DETECTED_FLIP_PERMUTATION]
         joints = (joints * (weights > 0)[:, None]).astype(np.float32)
         heatmaps = gaussian_heatmaps(crop_to_heatmap(joints, HEATMAP_STRIDE), self.size // HEATMAP_STRIDE,
                                      self.heatmap_sigma, present=weights > 0)
         crop_scale = float(np.hypot(*transform[:, 0]))  # crop pixels per photo pixel
-        return {
+        item = {
             'image': torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))),
             'heatmaps': torch.from_numpy(heatmaps.astype(np.float32)),
             'joint_weights': torch.from_numpy(weights.astype(np.float32)),
+            'visible': torch.from_numpy(weights == 1),
             'joints_2d': torch.from_numpy(joints),
             'torso_size': torch.tensor(person.torso_size() * crop_scale, dtype=torch.float32),
         }
+        if depths is not None:
+            known = np.isfinite(depths)
+            pairs = known[:, None] & known[None, :]
+            item['ranking'] = torch.from_numpy(np.where(pairs, ranking_matrix(np.nan_to_num(depths), self.tie_mm), TIE))
+            item['pair_weights'] = torch.from_numpy(pairs.astype(np.float32))
+        return item
 
 
-def lsp_validation_crops(joints_mat, size, count=None, heatmap_sigma=1.0):
-    """The LSP Extended validation split's people with a torso (PCK@0.2 needs it), all of them or
-    `count` evenly spaced (the same ones every time) -> {'lsp': PhotoCrops of the person's box,
-    'lsp_whole_photo': PhotoCrops of the whole photos}: the front end's crops once it follows the
-    person, and before."""
+def lsp_validation_photos(joints_mat, count=None):
+    """The LSP Extended validation split's photos whose person has a torso (PCK@0.2 needs it), all
+    of them or `count` evenly spaced (the same ones every time)."""
     people = [image for image in load_lsp(joints_mat, split='validation') if np.isfinite(image.people[0].torso_size())]
     if count is not None:
         people = [people[int(k)] for k in np.unique(np.linspace(0, len(people) - 1, min(count, len(people))).round())]
+    return people
+
+
+def lsp_validation_crops(joints_mat, size, count=None, heatmap_sigma=1.0):
+    """lsp_validation_photos -> {'lsp': PhotoCrops of the person's box, 'lsp_whole_photo':
+    PhotoCrops of the whole photos}: the front end's crops once it follows the person, and before."""
+    people = lsp_validation_photos(joints_mat, count)
     return {'lsp': PhotoCrops(people, size, heatmap_sigma=heatmap_sigma),
             'lsp_whole_photo': PhotoCrops(people, size, augmentation=WHOLE_PHOTO, heatmap_sigma=heatmap_sigma)}
 
@@ -196,11 +252,13 @@ def lsp_validation_crops(joints_mat, size, count=None, heatmap_sigma=1.0):
 class Mixture(torch.utils.data.Dataset):
     """`count` items per epoch, each a photo crop with probability `photo_share`, else a render
     (the choice drawn from the seed sequence [seed, epoch, index, 1]); item i of the chosen set is
-    item i of the mixture, so both need `count` items. Items keep only what both sets give."""
+    item i of the mixture, so both need `count` items. Items keep only `keys`, which both sets give
+    (KEYS: the hourglass's; PRCNN_KEYS: PRCNN's)."""
 
     KEYS = ('image', 'heatmaps', 'joint_weights')
+    PRCNN_KEYS = ('image', 'joints_2d', 'visible', 'joint_weights', 'ranking', 'pair_weights')
 
-    def __init__(self, renders, photos, photo_share, count, seed=0):
+    def __init__(self, renders, photos, photo_share, count, seed=0, keys=KEYS):
         if not 0 <= photo_share <= 1:
             raise ValueError(f'photo_share must lie in [0, 1], got {photo_share}')
         for name, part in (('renders', renders), ('photos', photos)):
@@ -208,6 +266,7 @@ class Mixture(torch.utils.data.Dataset):
                 raise ValueError(f'{len(part)} {name} per epoch cannot fill a mixture of {count}')
         self.renders, self.photos = renders, photos
         self.photo_share, self.count, self.seed = float(photo_share), int(count), int(seed)
+        self.keys = tuple(keys)
         self.epoch = 0
 
     def set_epoch(self, epoch):
@@ -223,4 +282,4 @@ class Mixture(torch.utils.data.Dataset):
             raise IndexError(f'item {index} of {self.count}')
         photo = np.random.default_rng([self.seed, self.epoch, index, 1]).random() < self.photo_share
         item = (self.photos if photo else self.renders)[index]
-        return {key: item[key] for key in self.KEYS}
+        return {key: item[key] for key in self.keys}

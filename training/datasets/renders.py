@@ -36,7 +36,8 @@ class RenderedPoses(torch.utils.data.Dataset):
 
     Items: image (3, S, S) uint8, heatmaps (J, S/4, S/4) float32, joints_2d (J, 2) crop pixels,
     visible (J,), depths (J,) mm, ranking (J, J) (eq. 1, ties 0.5), J = DETECTED_JOINTS,
-    joint_weights (J,) ones (every drawn joint is known, unlike on annotated photos), and
+    joint_weights (J,) and pair_weights (J, J) ones (every drawn joint and its depth are known,
+    unlike on annotated photos), and
     head_size: the PCKh reference, the drawn head's upper neck-head top length in crop pixels at
     the head's depth, which unlike its 2D projection does not shrink with the view.
     """
@@ -82,6 +83,7 @@ class RenderedPoses(torch.utils.data.Dataset):
             'visible': torch.from_numpy(rendering.visible),
             'depths': torch.from_numpy(rendering.depths),
             'ranking': torch.from_numpy(ranking_matrix(rendering.depths, self.tie_mm)),
+            'pair_weights': torch.ones(len(heatmaps), len(heatmaps)),
             'head_size': torch.tensor(rendering.head_size, dtype=torch.float32),
         }
 

@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
-from pose3d_ros.skeleton import LSP_JOINT_NAMES
-from training.datasets.photo_crops import WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, teacher_joints
+from pose3d_ros.ranking import BEHIND, FRONT, ranking_matrix
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_JOINT_NAMES, LSP_TO_DETECTED
+from training.datasets.photo_crops import (WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, teacher_depths,
+                                           teacher_joints)
+from training.fit_joint_regressor import WORLD_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from photo_samples import DETECTED, FACING, LSP, marker_colour, photo  # noqa: E402
@@ -127,6 +130,45 @@ def test_the_teacher_fills_unannotated_joints_at_its_weight_when_it_agrees(tmp_p
         PhotoCrops([image], size=128, teacher=teacher)
 
 
+def test_the_teachers_depths_rank_photo_crops_and_a_flip_swaps_left_and_right(tmp_path):
+    annotated = np.ones(14, bool)
+    annotated[LSP['l_knee']] = False
+    image = photo(tmp_path, annotated)
+    truth = np.array([FACING[name] for name in LSP_JOINT_NAMES], np.float64)
+    regressor = SimpleNamespace(lsp_weights=np.eye(14, 33), matrix=LSP_TO_DETECTED @ np.eye(14, 33))
+    landmarks = np.zeros((3, 33, len(WORLD_FIELDS)))
+    landmarks[:, :14, :2] = truth
+    landmarks[:, :14, WORLD_FIELDS.index('world_z')] = np.arange(14) * 0.05  # m: LSP joint k 50 k mm deep
+    landmarks[0, LSP['r_wrist'], :2] += 60  # that joint is placed elsewhere: its depth is not trusted
+    landmarks[1, :14, :2] += [60.0, 0.0]    # someone else: nothing is
+    landmarks[2] = np.nan                   # nobody found
+    teachers = teacher_joints([image] * 3, landmarks[..., :2], regressor)
+    depths = teacher_depths([image] * 3, teachers, landmarks, regressor)
+    assert np.isnan(depths[1:]).all()
+    expected = LSP_TO_DETECTED @ (np.arange(14) * 50.0)
+    unknown = DETECTED['r_wrist']
+    np.testing.assert_allclose(np.delete(depths[0], unknown), np.delete(expected, unknown))
+    assert np.isnan(depths[0, unknown])  # the unannotated left knee keeps the teacher's depth
+
+    teacher = teachers[:1]
+    plain = PhotoCrops([image], size=64, count=1, augmentation=STILL, teacher=teacher, depths=depths[:1], tie_mm=20)[0]
+    known = np.isfinite(depths[0])
+    np.testing.assert_array_equal(plain['pair_weights'], np.outer(known, known))
+    target = ranking_matrix(expected, 20.0)
+    np.testing.assert_array_equal(plain['ranking'][np.ix_(known, known)], target[np.ix_(known, known)])
+    assert plain['ranking'][DETECTED['l_foot'], DETECTED['r_foot']] == BEHIND  # LSP's l_ankle is 250 mm deeper
+    assert plain['joint_weights'][DETECTED['l_knee']] == 0.5 and not plain['visible'][DETECTED['l_knee']]
+    mirrored = PhotoCrops([image], size=64, count=1, augmentation=Augmentation(
+        scale=(1, 1), rotation_deg=0, shift=0, flip=1, colour=0), teacher=teacher, depths=depths[:1])[0]
+    swap = DETECTED_FLIP_PERMUTATION
+    np.testing.assert_array_equal(mirrored['ranking'], plain['ranking'][swap][:, swap])
+    np.testing.assert_array_equal(mirrored['pair_weights'], plain['pair_weights'][swap][:, swap])
+    assert mirrored['ranking'][DETECTED['r_foot'], DETECTED['l_foot']] == BEHIND  # the deeper foot is now named right
+    assert mirrored['ranking'][DETECTED['l_foot'], DETECTED['r_foot']] == FRONT
+    with pytest.raises(ValueError, match=r'depths must have shape \(1, 16\), got \(3, 16\)'):
+        PhotoCrops([image], size=64, depths=depths)
+
+
 def test_items_are_fixed_by_seed_epoch_and_index(tmp_path):
     images = [photo(tmp_path, name=f'{k}.png') for k in range(3)]
     dataset = PhotoCrops(images, size=64, count=4, augmentation=Augmentation(), seed=2)
@@ -164,6 +206,7 @@ def test_a_mixture_draws_photos_at_its_share_and_the_same_each_time():
     mixture = Mixture(renders, photos, 0.8, 2000, seed=0)
     drawn = [float(mixture[index]['image']) for index in range(2000)]
     assert 0.77 < np.mean(drawn) < 0.83 and set(mixture[0]) == {'image', 'heatmaps', 'joint_weights'}
+    assert set(Mixture(renders, photos, 0.8, 2000, keys=('image', 'ranking'))[0]) == {'image', 'ranking'}
     assert drawn == [float(mixture[index]['image']) for index in range(2000)]
     mixture.set_epoch(3)
     assert renders.epochs == photos.epochs == [3]
