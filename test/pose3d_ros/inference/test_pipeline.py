@@ -159,7 +159,7 @@ def test_while_nobody_is_tracked_the_detector_finds_whom_to_crop():
 def test_the_person_detector_crops_a_person_of_a_real_photo(checkpoints):
     image = read_rgb(TWO_PEOPLE_PHOTO)
     pipeline = build_pipeline('drpose3d', hourglass=checkpoints['hourglass'], prcnn=checkpoints['prcnn'],
-                              threads=1, tracker=PersonTracker(min_confidence=0.0), person_detector=True)
+                              backend='pytorch', tracker=PersonTracker(min_confidence=0.0), person_detector=True)
     (person,) = pipeline.people(image)
     x, y, side, _ = person.crop_box
     # the annotated person of the photo, whom BlazePose's detector scores best: inside the crop,
