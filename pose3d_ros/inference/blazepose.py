@@ -314,7 +314,13 @@ class JointRegressor:
         """Landmarks -> ((16, 2) pixels, (16,) confidence, (16,) depth in mm relative to the hips)."""
         count = self.matrix.shape[1]
         return (self.matrix @ landmarks.points[:count, :2], self.confidence_weights @ landmarks.visibility[:count],
-                self.matrix @ landmarks.world[:count, 2] * 1000.0)
+                joint_depths_mm(self.matrix, landmarks.world[:count, 2]))
+
+
+def joint_depths_mm(matrix, world_z):
+    """A regressor's (16, 33) matrix and (..., 33) world landmark z in metres -> (..., 16) joint
+    depths in mm relative to the hips."""
+    return np.asarray(world_z) @ np.asarray(matrix).T * 1000.0
 
 
 def depth_probabilities(depths_mm, tie_mm, tie_band):

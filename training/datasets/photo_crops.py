@@ -26,7 +26,7 @@ import torch
 
 from pose3d_ros.crop import crop_transform, warp_crop
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
-from pose3d_ros.inference.blazepose import JointRegressor
+from pose3d_ros.inference.blazepose import JointRegressor, joint_depths_mm
 from pose3d_ros.inference.drpose3d import TRACKING_MARGIN, whole_frame_box
 from pose3d_ros.ranking import TIE, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_TO_DETECTED
@@ -87,7 +87,7 @@ def teacher_depths(images, teacher, landmarks, regressor):
     off = np.linalg.norm(teacher - annotated, axis=-1) > TEACHER_AGREEMENT * sizes[:, None]  # NaN: not off
     lsp_known = np.isfinite(teacher).all(axis=-1) & ~off
     known = np.all(lsp_known[:, None, :] | (LSP_TO_DETECTED == 0), axis=-1)  # (N, 16): every part known
-    depths = np.einsum('jl,nl->nj', regressor.matrix, landmarks[..., WORLD_FIELDS.index('world_z')]) * 1000.0
+    depths = joint_depths_mm(regressor.matrix, landmarks[..., WORLD_FIELDS.index('world_z')])
     return np.where(known, depths, np.nan)
 
 
