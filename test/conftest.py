@@ -6,8 +6,13 @@ import sys
 
 import pytest
 
-# Set before any rclpy context exists; subprocesses started by the tests inherit both.
-os.environ['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
+# Set before any rclpy context exists; subprocesses started by the tests inherit them. pytest-xdist's
+# workers (tools/test) share the run's uid, so each takes its own domain after one base per run.
+_WORKER = int(os.environ.get('PYTEST_XDIST_WORKER', 'gw0')[2:])
+_RUN = os.environ.get('PYTEST_XDIST_TESTRUNUID') or random.SystemRandom().random()
+os.environ['ROS_DOMAIN_ID'] = str(random.Random(_RUN).randint(1, 90) + _WORKER)
+if 'PYTEST_XDIST_WORKER' in os.environ:  # one thread each: the workers fill the cores, not each one
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 
 

@@ -650,23 +650,24 @@ class ImageSource(Node):
 
 def main(args=None):
     rclpy.init(args=args)
+    node = None
     try:
-        node = ImageSource()
-    except SourceError:  # already logged by the node, naming the file or topic
-        rclpy.try_shutdown()
-        sys.exit(1)
-    try:
+        node = ImageSource()  # a signal while it loads (seconds for a video) is a stop, too
         while rclpy.ok() and not node.finished:
             rclpy.spin_once(node, timeout_sec=0.1)
         if node.finished:  # let subscribers receive the last frames before the publishers go
             deadline = time.monotonic() + 1.0
             while rclpy.ok() and time.monotonic() < deadline:
                 rclpy.spin_once(node, timeout_sec=0.1)
+    except SourceError:  # already logged by the node, naming the file or topic
+        rclpy.try_shutdown()
+        sys.exit(1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:
         if rclpy.ok():
             raise  # a real failure; otherwise a callback raced the shutdown by a signal
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()

@@ -14,6 +14,7 @@ built-in walking clip is seen by a virtual pinhole camera, and each frame is pub
 """
 import numpy as np
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
@@ -106,11 +107,13 @@ class SkeletonReplay(Node):
 
 def main(args=None):
     rclpy.init(args=args)
-    node = SkeletonReplay()
+    node = None
     try:
+        node = SkeletonReplay()  # a signal while it builds the clip is a stop, too
         rclpy.spin(node)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
