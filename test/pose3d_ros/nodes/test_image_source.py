@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from pose3d_ros import images, messages
 from pose3d_ros.msg import Skeleton3D
 from pose3d_ros.nodes.image_source import DEMO_WALL_MM, DemoSource, SourceError, camera_info_from_file
-from pose3d_ros.skeleton import NUM_JOINTS
+from pose3d_ros.skeleton import LEFT_RIGHT_PAIRS, NUM_JOINTS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lifecycle_probe import call_service  # noqa: E402
@@ -174,10 +174,14 @@ def test_demo_frames_show_the_ground_truth_at_the_rate(start_process, rclpy_init
     depth = images.depth_from_msg(depth_msg)
     assert np.mean(depth[~person] == np.float32(DEMO_WALL_MM / 1000)) > 0.98  # all but the body's edges
     # Each joint lies behind the nearest surface around it (its own part's, or a limb in front of
-    # it), and for most joints that surface is their own, a body part's radius in front.
+    # it), and for the joints of the side nearer the camera that surface is mostly their own, a body
+    # part's radius in front (seen side-on, the far side's joints lie behind the near side's limbs:
+    # medians up to 0.22 m over all joints, at most 0.11 m over the near side's, in all 240 frames).
     behind = np.array([joint_depth - np.nanmin(depth[y - 2:y + 3, x - 2:x + 3])
                        for (x, y), joint_depth in zip(np.round(projected).astype(int), absolute[:, 2])])
-    assert np.all(behind > 0) and np.median(behind) < 0.15, behind
+    left, right = np.array(LEFT_RIGHT_PAIRS).T
+    near = left if absolute[left, 2].mean() < absolute[right, 2].mean() else right
+    assert np.all(behind > 0) and np.median(behind[near]) < 0.15, behind
 
     describe = collector.node.create_client(DescribeParameters, '/pose3d/image_source/describe_parameters')
     source, rate, frame_id = call_service(collector.node, describe, DescribeParameters.Request(
