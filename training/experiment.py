@@ -93,13 +93,19 @@ class RunFolder:
         self.out.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = self.out / 'checkpoint.pt'
 
-    def resume(self, config, device):
-        """The checkpoint to continue from, or None for a new run (then config.yaml is written)."""
+    def resume(self, config, device, defaults):
+        """The checkpoint to continue from, or None for a new run (then config.yaml is written).
+        A key the checkpoint's config lacks (added to `defaults` after the run started) takes its
+        default, so a run spanning sessions survives a new option it does not use."""
         if not self.checkpoint_path.is_file():
             atomic_write(self.out / 'config.yaml', lambda file: file.write(yaml.safe_dump(config).encode()))
             return None
         previous = torch.load(self.checkpoint_path, map_location=device, weights_only=True)
-        if resumable(previous.get('config')) != resumable(config):
+        written = previous.get('config')
+        if written is not None:
+            written = {section: {**defaults.get(section, {}), **values} if section != 'model' else values
+                       for section, values in written.items()}
+        if resumable(written) != resumable(config):
             changeable = ', '.join('.'.join(key) for key in RESUMABLE_CHANGES)
             raise ValueError(f'{self.checkpoint_path} was written by a different config (only '
                              f'{changeable} may change); use a new --out folder')

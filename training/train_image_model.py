@@ -266,7 +266,7 @@ def train(config, out, device='auto', progress=True):
     model = networks.model
     optimizer, scheduler = experiment.optimization(model, settings)
     train_set, held_out = datasets(config)
-    previous = run.resume(config, device)
+    previous = run.resume(config, device, DEFAULTS)
     if previous is None and settings['init']:
         networks.start_from(settings['init'])
     start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)

@@ -150,7 +150,7 @@ def train(config, out, device='auto', progress=True):
     model = build_lifter(config['model']).to(device)
     optimizer, scheduler = experiment.optimization(model, settings)
     frames_source = LifterData(config, run.out)
-    previous = run.resume(config, device)
+    previous = run.resume(config, device, DEFAULTS)
     if previous is None:
         model.set_normalization(*normalization(frames_source.training_frames(0)))
     start_epoch, history = experiment.restore(previous, model, optimizer, scheduler)

@@ -172,6 +172,19 @@ def test_resuming_with_another_config_is_refused_but_more_epochs_extend_the_run(
     assert train_lifter.main(['--config', str(longer), '--out', str(extended), '--device', 'cpu',
                               '--no-progress']) == 0
     assert torch.load(extended / 'checkpoint.pt', weights_only=True)['epoch'] == 7
+    # A run from before an option existed (its config lacks the key) resumes where the option
+    # keeps its default, and is refused where the config sets it otherwise.
+    older = tmp_path / 'older'
+    shutil.copytree(run, older)
+    checkpoint = torch.load(older / 'checkpoint.pt', weights_only=True)
+    del checkpoint['config']['data']['tie_mm']
+    torch.save(checkpoint, older / 'checkpoint.pt')
+    other_tie = write_config(tmp_path, {**TINY, 'data': {**TINY['data'], 'tie_mm': 50.0}}, 'tie.yaml')
+    assert train_lifter.main(['--config', str(other_tie), '--out', str(older), '--no-progress']) == 2
+    assert 'checkpoint.pt was written by a different config' in capsys.readouterr().err
+    assert train_lifter.main(['--config', str(longer), '--out', str(older), '--device', 'cpu',
+                              '--no-progress']) == 0
+    assert torch.load(older / 'checkpoint.pt', weights_only=True)['epoch'] == 7
 
 
 @needs_h36m
