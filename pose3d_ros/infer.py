@@ -43,7 +43,7 @@ from pose3d_ros.atomic import atomic_write
 from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.images import read_rgb
 from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
-from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_LIFTER, WEIGHTS_DIR
+from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN
 from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -158,8 +158,8 @@ def run(args):
     set_process_threads(args.backend, args.threads)
     calibration = calibrated_intrinsics(args.camera_info) if args.camera_info else None
     pipeline = build_pipeline(
-        args.front_end, lifter=args.lifter, hourglass=WEIGHTS_DIR / 'hourglass_small.pt',
-        prcnn=WEIGHTS_DIR / 'prcnn_small.pt', landmark_model=args.landmark_model, backend=args.backend,
+        args.front_end, lifter=args.lifter, hourglass=DEFAULT_HOURGLASS,
+        prcnn=DEFAULT_PRCNN, landmark_model=args.landmark_model, backend=args.backend,
         threads=args.threads, cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=args.max_people),
         person_detector=not args.no_person_detector)
     frames, writer, video_size = [], None, None

@@ -215,7 +215,7 @@ def photo_pipeline(args):
     from pose3d_ros.inference.backends import set_process_threads
     from pose3d_ros.inference.blazepose import FrontEndSettings
     from pose3d_ros.inference.pipeline import build_pipeline
-    from pose3d_ros.paths import WEIGHTS_DIR
+    from pose3d_ros.paths import DEFAULT_HOURGLASS, DEFAULT_PRCNN
 
     set_process_threads(args.backend, args.threads)
     if args.front_end == 'blazepose':
@@ -225,8 +225,8 @@ def photo_pipeline(args):
         settings = FrontEndSettings(static=True, full_image_fallback=not args.no_fallback, **changed)
         return build_pipeline('blazepose', landmark_model=args.landmark_model, backend=args.backend,
                               threads=args.threads, settings=settings, joint_regressor=args.joint_regressor)
-    return build_pipeline('drpose3d', hourglass=args.hourglass or WEIGHTS_DIR / 'hourglass_small.pt',
-                          prcnn=args.prcnn or WEIGHTS_DIR / 'prcnn_small.pt', backend=args.backend,
+    return build_pipeline('drpose3d', hourglass=args.hourglass or DEFAULT_HOURGLASS,
+                          prcnn=args.prcnn or DEFAULT_PRCNN, backend=args.backend,
                           threads=args.threads, person_detector=not args.no_person_detector)
 
 

@@ -13,9 +13,10 @@ reference comes from the other three views, so none of its own 2D is in it. It i
 capture: its 2D comes from the same family of networks, and the demo's calibration reprojects at
 ~10 px (training/pose2sim_check.py).
 
-Then, per camera, the product configuration (`--landmark-model`, full by default, and each
-`--lifter`) runs on that camera's video alone, as the camera node would, and is compared with the
-reference in that camera's optical frame:
+Then, per camera, the product configuration (`--front-end`: blazepose with `--landmark-model`,
+full by default, or drpose3d with the `--hourglass` and `--prcnn` networks behind BlazePose's
+person detector, tie band `--tie-band`; and each `--lifter`) runs on that camera's video alone, as
+the camera node would, and is compared with the reference in that camera's optical frame:
 - PA-MPJPE: mean joint error after a similarity Procrustes alignment of the 16 joints, over the
   12 limb joints (shoulders, elbows, wrists, hips, knees, feet) and over all 16; MPJPE after root
   (pelvis) alignment.
@@ -53,8 +54,7 @@ from pose3d_ros.atomic import atomic_write
 from pose3d_ros.crop import crop_transform
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd, PersonTracker
-from pose3d_ros.paths import DEFAULT_LIFTER
-from pose3d_ros.paths import DEFAULT_CACHE_DIR
+from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN
 from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
 from training import cli
@@ -134,10 +134,10 @@ class PRCNNScorer:
     """PRCNN on a person the front end found: the crop the drpose3d tracker would follow them
     with, heatmaps from a hourglass backend or (hourglass None) HeatmapsAtJoints."""
 
-    def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0):
+    def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0, tie_band=0.1):
         input_size = input_size or prcnn.input_shapes['image'][-1]
         self.heatmaps = HeatmapsAtJoints(input_size, sigma) if hourglass is None else None
-        self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size)
+        self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size, tie_band=tie_band)
 
     def probabilities(self, image, person):
         """(H, W, 3) RGB frame and the front end's Person2D -> PRCNN's (16, 16) P_ij, all 0.5 (every
@@ -156,8 +156,17 @@ class PRCNNScorer:
         return discretize(self.probabilities(image, person), band)
 
 
+def front_end_name(args):
+    """What found the people and ranked their joints, for the report."""
+    if args.front_end == 'blazepose':
+        return f'blazepose ({args.landmark_model})'
+    return (f'drpose3d (hourglass {Path(args.hourglass or DEFAULT_HOURGLASS).name}, '
+            f'prcnn {Path(args.prcnn or DEFAULT_PRCNN).name}, tie band {args.tie_band:g})')
+
+
 def prcnn_scorer(args):
-    """The PRCNNScorer of --prcnn [--hourglass] on args.backend, or None without --prcnn."""
+    """The PRCNNScorer of --prcnn [--hourglass] on args.backend (tie band args.tie_band), or None
+    without --prcnn."""
     if not args.prcnn:
         return None
     import torch
@@ -171,7 +180,7 @@ def prcnn_scorer(args):
     saved = torch.load(args.prcnn, map_location='cpu', weights_only=True)
     sigma = saved.get('config', DEFAULTS)['data']['heatmap_sigma']
     return PRCNNScorer(network('prcnn', args.prcnn), args.hourglass and network('hourglass', args.hourglass),
-                       saved['input_size'], sigma)
+                       saved['input_size'], sigma, args.tie_band)
 
 
 def pose_errors(predicted, reference):
@@ -207,15 +216,23 @@ def evaluate(args):
         others = [view for view in range(len(cameras)) if view != left_out]
         references.append(reference_points(joints[others], confidence[others], [cameras[v] for v in others]))
 
-    pipeline = front_end(args.landmark_model)
+    if args.front_end == 'drpose3d':
+        pipeline = build_pipeline('drpose3d', hourglass=args.hourglass or DEFAULT_HOURGLASS,
+                                  prcnn=args.prcnn or DEFAULT_PRCNN, backend=args.backend, threads=args.threads,
+                                  cache_dir=args.cache_dir, tie_band=args.tie_band, person_detector=True)
+    else:
+        pipeline = front_end(args.landmark_model)
     lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
                for path in args.lifter}
-    rows = {name: [] for name in (*lifters, *(f'{name} + reference ranking' for name in lifters), 'blazepose_world')}
+    scorer = prcnn_scorer(args) if args.front_end == 'blazepose' else None
+    ranking_sources = ('reference ranking', *(['PRCNN ranking'] if scorer else []))
+    rows = {name: [] for name in (*lifters, *(f'{name} + {source}' for name in lifters for source in ranking_sources))}
+    if args.front_end == 'blazepose':  # BlazePose's own 3D answer beside the lifters'
+        rows['blazepose_world'] = []
     heights = {'lifter scale': 0.0, **({f'{args.body_height_m:g} m prior': args.body_height_m} if args.body_height_m else {})}
     root_errors = {(lifter_name, height): [] for lifter_name in lifters for height in heights}
     per_camera = {}
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
-    scorer = prcnn_scorer(args)
     prcnn_rankings = []
     found = 0
     for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
@@ -230,13 +247,15 @@ def evaluate(args):
             for margin, (predicted, target) in predicted_rankings.items():
                 predicted.append(person.ranking)
                 target.append(ranking_matrix(reference[:, 2], margin))
-            if scorer is not None:
-                prcnn_rankings.append(scorer.probabilities(videos[name][frame], person))
             ideal = undistorted(person, camera)
             focal, center = tuple(camera.focal), tuple(camera.center)
-            truth_ranking = ranking_matrix(reference[:, 2], EQ1_TIE_MM)
+            other_rankings = {'reference ranking': ranking_matrix(reference[:, 2], EQ1_TIE_MM)}
+            if scorer is not None:
+                prcnn_rankings.append(scorer.probabilities(videos[name][frame], person))
+                other_rankings['PRCNN ranking'] = discretize(prcnn_rankings[-1], args.tie_band)
             for lifter_name, lifter in lifters.items():
-                for row, ranking in ((lifter_name, ideal.ranking), (f'{lifter_name} + reference ranking', truth_ranking)):
+                for row, ranking in ((lifter_name, ideal.ranking),
+                                     *((f'{lifter_name} + {which}', ranking) for which, ranking in other_rankings.items())):
                     pose = lift_person(lifter, ideal.joints_2d, ideal.confidence, ranking, focal, center).pose_m * 1000
                     rows[row].append(pose_errors(np.delete(pose, SPINE, axis=0), reference))
                 for height_name, height in heights.items():
@@ -244,8 +263,9 @@ def evaluate(args):
                                        body_height_m=height).root
                     root_errors[lifter_name, height_name].append(
                         np.full(3, np.nan) if root is None else root * 1000 - reference[PELVIS])
-            world_joints = pipeline.front_end.regressor.matrix @ person.landmarks.world[:33] * 1000.0
-            rows['blazepose_world'].append(pose_errors(world_joints, reference))
+            if 'blazepose_world' in rows:
+                world_joints = pipeline.front_end.regressor.matrix @ person.landmarks.world[:33] * 1000.0
+                rows['blazepose_world'].append(pose_errors(world_joints, reference))
         per_camera[name] = float(np.mean([errors[0] for errors in rows[next(iter(lifters))][first_row:]]))
     reprojection = np.concatenate([errors[np.isfinite(errors)] for _, errors in references])
     report = {
@@ -253,7 +273,7 @@ def evaluate(args):
         'reference': {'landmark_model': args.reference_landmark_model, 'views': 'the 3 cameras not scored',
                       'reprojection_px_median': float(np.median(reprojection)),
                       'reprojection_px_p90': float(np.percentile(reprojection, 90))},
-        'landmark_model': args.landmark_model, 'views_scored': found,
+        'front_end': front_end_name(args), 'views_scored': found,
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
         'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {}}
     for (lifter_name, height_name), errors in root_errors.items():
@@ -293,7 +313,14 @@ def ranking_report(rankings):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--landmark-model', default='full', choices=('lite', 'full', 'heavy'))
+    parser.add_argument('--front-end', default='blazepose', choices=('blazepose', 'drpose3d'),
+                        help='what finds the people in each video, as the camera node does (drpose3d: the '
+                             '--hourglass and --prcnn checkpoints, default the shipped ones, behind BlazePose\'s '
+                             'person detector)')
+    parser.add_argument('--landmark-model', default='full', choices=('lite', 'full', 'heavy'),
+                        help='the blazepose front end\'s landmark model')
+    parser.add_argument('--tie-band', type=float, default=0.1,
+                        help="the drpose3d front end's (and --prcnn's) tie band: P_ij within it of 0.5 is a tie")
     parser.add_argument('--reference-landmark-model', default='heavy', choices=('lite', 'full', 'heavy'))
     parser.add_argument('--lifter', nargs='+', default=[str(DEFAULT_LIFTER)], help='lifter checkpoints to score')
     parser.add_argument('--pair-margin-mm', type=float, default=100.0)
@@ -305,14 +332,16 @@ def main(argv=None):
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-accuracy-out', help="write the per-pair ranking accuracies at eq. 1's tie band (.npy)")
-    parser.add_argument('--prcnn', help="PRCNN checkpoint: score its ranking too, on the front end's people")
-    parser.add_argument('--hourglass', help='hourglass checkpoint whose heatmaps PRCNN reads (default: heatmaps '
-                                            "drawn at the front end's joints)")
+    parser.add_argument('--prcnn', help="PRCNN checkpoint: with the blazepose front end, score its ranking too, "
+                                        "on the front end's people; with drpose3d, the front end's PRCNN")
+    parser.add_argument('--hourglass', help='hourglass checkpoint: with --prcnn, the one whose heatmaps PRCNN reads '
+                                            "(default: heatmaps drawn at the front end's joints); with drpose3d, "
+                                            "the front end's hourglass")
     parser.add_argument('--pair-figure', help="PNG of the per-pair ranking accuracy at eq. 1's tie band "
                                               "(DRPose3D's Figure 6): PRCNN's with --prcnn, else the front end's")
     args = parser.parse_args(argv)
-    if args.hourglass and not args.prcnn:
-        parser.error('--hourglass needs --prcnn')
+    if args.hourglass and not args.prcnn and args.front_end == 'blazepose':
+        parser.error('--hourglass needs --prcnn (or --front-end drpose3d)')
 
     def command():
         report = evaluate(args)
@@ -320,7 +349,7 @@ def main(argv=None):
         print(f"{report['data']}; reference per camera triangulated from the other three with the "
               f"{reference['landmark_model']} model, reprojection median {reference['reprojection_px_median']:.1f} px "
               f"(p90 {reference['reprojection_px_p90']:.1f}); {report['views_scored']} views scored "
-              f"with the {report['landmark_model']} model")
+              f"with the front end {report['front_end']}")
         print(f'{"3D from one view":<40} {"PA-MPJPE limbs":>15} {"PA-MPJPE all":>13} {"MPJPE root":>11}')
         for name in report['pa_mpjpe_limbs_mm']:
             print(f"{name:<40} {report['pa_mpjpe_limbs_mm'][name]:15.1f} {report['pa_mpjpe_all_mm'][name]:13.1f} "
@@ -347,13 +376,13 @@ def main(argv=None):
             from training.evaluate_image_models import save_pair_figure
 
             pairs = f'pairs > {EQ1_TIE_MM:g} mm apart'
-            if args.prcnn:  # as Figure 6 and the render evaluation: the side of 0.5
+            if 'prcnn' in report:  # as Figure 6 and the render evaluation: the side of 0.5
                 prcnn = report['prcnn']
                 matrix, accuracy = prcnn['pair_accuracy_eq1_tie_band_0'], prcnn['ranking_accuracy_tie_band_0'][pairs]
                 who = f'PRCNN ({Path(args.prcnn).parent.name}/{Path(args.prcnn).name}, no tie band)'
             else:
                 matrix, accuracy = report['pair_accuracy_eq1'], report['ranking_accuracy'][pairs]
-                who = f"front end ({report['landmark_model']})"
+                who = f"front end {report['front_end']}"
             save_pair_figure(args.pair_figure, matrix, f'{who}: {accuracy:.3f}\nPose2Sim real reference, {pairs}')
     return cli.run(command)
 

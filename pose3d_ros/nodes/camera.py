@@ -66,11 +66,9 @@ from pose3d_ros.nodes.lifecycle import AT_CONFIGURE, InferenceNode, logged_trans
 from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.qos import image_qos
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
-from pose3d_ros.paths import WEIGHTS_DIR
+from pose3d_ros.paths import DEFAULT_HOURGLASS, DEFAULT_PRCNN
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
-DEFAULT_HOURGLASS = WEIGHTS_DIR / 'hourglass_small.pt'
-DEFAULT_PRCNN = WEIGHTS_DIR / 'prcnn_small.pt'
 IMAGE_TRANSPORTS = {'raw': (Image, 'image'), 'compressed': (CompressedImage, 'image/compressed')}
 OUTPUT_DEPTH = 10
 LATENCY_WINDOW = 100  # frames in the latency medians

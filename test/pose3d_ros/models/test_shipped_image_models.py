@@ -8,7 +8,7 @@ import pytest
 
 from pose3d_ros.models.hourglass import load_hourglass
 from pose3d_ros.models.prcnn import load_prcnn
-from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN
+from pose3d_ros.paths import DEFAULT_HOURGLASS, DEFAULT_PRCNN
 from training import evaluate_image_models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

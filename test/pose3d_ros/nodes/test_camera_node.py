@@ -32,7 +32,8 @@ from pose3d_ros import messages
 from pose3d_ros.images import compressed_msg, image_to_msg
 from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR
 from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray
-from pose3d_ros.nodes.camera import DEFAULT_HOURGLASS, DEFAULT_PRCNN, REJECTION_REASONS, diagnostic_keys
+from pose3d_ros.nodes.camera import REJECTION_REASONS, diagnostic_keys
+from pose3d_ros.paths import DEFAULT_HOURGLASS, DEFAULT_PRCNN
 from pose3d_ros.skeleton import DETECTED_JOINTS
 
 HERE = Path(__file__).parent
