@@ -16,6 +16,11 @@ Runtime threads. Both time each frame from the decoded RGB array to the result (
 pose), after --warmup frames. Four people: the four cameras' frames side by side, each at half
 size (a 2 x 2 mosaic of 1080 x 1920), so four real people of half the height are in view.
 
+With --drpose3d, the papers' front end (--hourglass and --prcnn, default the shipped ones,
+behind BlazePose's person detector, as the camera node runs it) + the same lifter is timed on the
+one-person clip too, --rounds times, without a MediaPipe counterpart (--landmark-models may then
+be empty: `--landmark-models --drpose3d` needs no MediaPipe venv).
+
 The two alternate for --rounds rounds (this VM's speed drifts by tens of percent over minutes:
 alternating keeps the drift out of the ratio); the table gives, over all rounds' frames, the
 median and 10th-90th percentile ms per frame, FPS from the median, and MediaPipe's median over the
@@ -37,8 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from pose3d_ros.inference.blazepose import FrontEndSettings  # noqa: E402
 from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
-from pose3d_ros.paths import DEFAULT_LIFTER  # noqa: E402
-from pose3d_ros.paths import DEFAULT_CACHE_DIR  # noqa: E402
+from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN  # noqa: E402
 from training.datasets.pose2sim import CAMERA_NAMES, fetch_demo, read_video_frames  # noqa: E402
 
 MEDIAPIPE_DIR = ROOT / 'bench' / 'mediapipe_reference'
@@ -97,7 +101,10 @@ def summary(times):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--landmark-models', nargs='+', default=['full', 'lite'], choices=list(COMPLEXITY))
+    parser.add_argument('--landmark-models', nargs='*', default=['full', 'lite'], choices=list(COMPLEXITY))
+    parser.add_argument('--drpose3d', action='store_true', help='also time the drpose3d front end (one person)')
+    parser.add_argument('--hourglass', default=str(DEFAULT_HOURGLASS), help='--drpose3d: hourglass checkpoint')
+    parser.add_argument('--prcnn', default=str(DEFAULT_PRCNN), help='--drpose3d: PRCNN checkpoint')
     parser.add_argument('--threads', type=int, default=2, help='ONNX Runtime threads of the project')
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--rounds', type=int, default=3, help='alternating rounds of MediaPipe and the project')
@@ -105,7 +112,7 @@ def main(argv=None):
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the results here')
     args = parser.parse_args(argv)
-    if not Path(args.mediapipe_python).is_file():
+    if args.landmark_models and not Path(args.mediapipe_python).is_file():
         parser.error(f'{args.mediapipe_python} not found: build the reference with bench/mediapipe_reference/setup')
     demo = fetch_demo(args.cache_dir) / 'Demo_SinglePerson' / 'videos'
     views = [read_video_frames(demo / f'{name}.mp4') for name in CAMERA_NAMES]
@@ -133,6 +140,14 @@ def main(argv=None):
             project_ms, people = time_project(pipeline, four_people, args)
             results['rows'][f'project {model}, 4 people (mosaic)'] = {**summary(project_ms),
                                                                        'people_mean': float(people.mean())}
+    if args.drpose3d:
+        pipeline = build_pipeline('drpose3d', lifter=DEFAULT_LIFTER, hourglass=args.hourglass, prcnn=args.prcnn,
+                                  backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
+                                  person_detector=True)
+        project_ms, people = map(np.concatenate, zip(*(time_project(pipeline, one_person, args)
+                                                       for _ in range(args.rounds))))
+        results['rows']['project drpose3d, 1 person'] = {**summary(project_ms), 'people_mean': float(people.mean()),
+                                                         'hourglass': args.hourglass, 'prcnn': args.prcnn}
     print(f'{results["frames"]}; project: ONNX Runtime, {args.threads} threads; MediaPipe 0.10.14, one core')
     print(f'{"":<36} {"median ms":>10} {"p10-p90 ms":>14} {"FPS":>6} {"people":>7}')
     for name, row in results['rows'].items():
