@@ -152,14 +152,18 @@ def restore(previous, model, optimizer, scheduler):
     return previous['epoch'], previous['history']
 
 
-def training_command(argv, description, load_config, train):
-    """The command line every training command shares: --config, --out, --data, --device, --set."""
+def training_command(argv, description, load_config, train, precisions=()):
+    """The command line every training command shares: --config, --out, --data, --device, --set, and
+    --precision where `train` offers several `precisions` (the first is the default)."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='experiment YAML file')
     parser.add_argument('--out', required=True, help='run folder (resumed when it has a checkpoint)')
     parser.add_argument('--data', help='Human3.6M folder, overriding data.root')
     parser.add_argument('--device', default='auto', help='auto (CUDA when present), cpu, cuda, ...')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    if precisions:
+        parser.add_argument('--precision', choices=precisions, default=precisions[0],
+                            help='arithmetic of the training forward passes (default %(default)s)')
     parser.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
                         help='override one config value (YAML), e.g. --set train.epochs=10; repeatable')
     args = parser.parse_args(argv)
@@ -168,5 +172,6 @@ def training_command(argv, description, load_config, train):
         config = load_config(args.config, args.set)
         if args.data:
             config['data']['root'] = args.data
-        train(config, args.out, args.device, progress=not args.no_progress)
+        options = {'precision': args.precision} if precisions else {}
+        train(config, args.out, args.device, progress=not args.no_progress, **options)
     return cli.run(command)

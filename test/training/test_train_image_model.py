@@ -76,6 +76,25 @@ def test_hourglass_learns_from_photos_and_renders_and_resumes_after_a_crash(tmp_
     assert len((tmp_path / 'crashed' / 'history.jsonl').read_text().splitlines()) == len(straight['history'])
 
 
+def test_bf16_autocast_gives_a_float32_loss_near_the_float32_one(tmp_path):
+    config = train_image_model.load_config(config_file(tmp_path, TINY_HOURGLASS))
+    generator = torch.Generator().manual_seed(0)
+    batch = {'image': torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8, generator=generator),
+             'heatmaps': torch.rand(4, 16, 16, 16, generator=generator), 'joint_weights': torch.ones(4, 16)}
+    losses = {}
+    for precision in ('fp32', 'bf16'):
+        torch.manual_seed(0)
+        networks = train_image_model.Networks(config, 'cpu', precision)
+        loss = networks.loss(None, batch)
+        loss.backward()
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        assert all(parameter.grad.dtype == torch.float32 for parameter in networks.model.parameters())
+        losses[precision] = loss.item()
+    assert losses['bf16'] == pytest.approx(losses['fp32'], rel=0.02)
+    with pytest.raises(SystemExit):
+        train_image_model.main(['--config', 'c.yaml', '--out', 'o', '--precision', 'fp16'])
+
+
 def world_teacher(tmp_path, monkeypatch):
     """A world landmark cache of every LSP Extended photo whose teacher is the annotation itself (an
     identity regressor; unannotated joints unknown), each joint as deep in mm as it is low in pixels."""
