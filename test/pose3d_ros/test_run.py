@@ -11,6 +11,7 @@ from std_msgs.msg import Header
 
 from pose3d_ros import messages
 from pose3d_ros.nodes.recorder import kilted_typestore
+from pose3d_ros.paths import DEFAULT_HOURGLASS, DEFAULT_PRCNN
 from pose3d_ros.run import GROUND_TRUTH, describe_frame
 
 RUNNER = str(Path(sys.executable).parent / 'pose3d_run')
@@ -110,8 +111,8 @@ def test_front_end_option_sets_the_cameras_front_end(start_process, tmp_path):
                            '--front-end', 'drpose3d', '--frames', '5', '--timeout', '150')
     out, err = runner.communicate(timeout=180)
     assert runner.returncode == 0, err
-    assert 'configured: drpose3d: hourglass:hourglass_small.pt, prcnn:prcnn_small.pt' in err
-    # The shipped hourglass + PRCNN on the demo walker: 120-250 mm (measured; docs/results.md).
+    assert f'configured: drpose3d: hourglass:{DEFAULT_HOURGLASS.name}, prcnn:{DEFAULT_PRCNN.name}' in err
+    # The default hourglass + PRCNN (_lspet) on the rendered demo walker: 109-176 mm over 10 frames (measured).
     check_frames(out, 5, 400.0)
     runner = start_process(RUNNER, '--input', 'replay', '--front-end', 'blazepose')
     _, err = runner.communicate(timeout=60)
