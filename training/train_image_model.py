@@ -179,17 +179,21 @@ class Networks:
                               present=batch['joint_weights'].numpy() > 0)
         return torch.from_numpy(maps).to(self.device)
 
+    def forward_precision(self):
+        """The training forward passes' arithmetic: bfloat16 autocast with --precision bf16."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
+
     def loss(self, rng, batch):
+        """The batch's loss, in float32 whatever the forward precision."""
         images = (batch['image'].to(self.device).float() / 255).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            if self.kind == 'hourglass':
+        if self.kind == 'hourglass':
+            with self.forward_precision():
                 stacks = self.model(images)
-            else:
-                scores = self.model(images, self.heatmaps_for_prcnn(rng, batch, images))
-        if self.kind == 'hourglass':  # the losses in float32 either way
             target, weights = batch['heatmaps'].to(self.device), batch['joint_weights'].to(self.device)
             return sum(heatmap_loss(stack.float(), target, self.config['train']['foreground_weight'], weights)
                        for stack in stacks)
+        with self.forward_precision():
+            scores = self.model(images, self.heatmaps_for_prcnn(rng, batch, images))
         return ranking_loss(scores.float(), batch['ranking'].to(self.device), batch['pair_weights'].to(self.device))
 
     def evaluate(self, dataset):
