@@ -26,6 +26,7 @@ CONSOLE_SCRIPTS = [
     'pose3d_fetch_blazepose = pose3d_ros.models.blazepose_release:main',
     'pose3d_fit_joint_regressor = training.fit_joint_regressor:main',
     'pose3d_fit_front_end_noise = training.fit_front_end_noise:main',
+    'pose3d_fit_detector_framing = training.fit_detector_framing:main',
     'pose3d_eval_2d = training.evaluate_2d:main',
     'pose3d_eval_real_3d = training.evaluate_real_3d:main',
 ]

@@ -206,8 +206,8 @@ def main(argv=None):
                         help='blazepose landmark model (default %(default)s: offline, the most accurate)')
     parser.add_argument('--max-people', type=int, default=4)
     parser.add_argument('--no-person-detector', action='store_true',
-                        help='drpose3d: crop the whole frame until someone is tracked, not the person '
-                             "BlazePose's detector finds")
+                        help="drpose3d: crop around the previous frame's joints (the whole frame until "
+                             "someone is found), not the person BlazePose's detector finds")
     parser.add_argument('--video-out', help='draw the skeletons into this MP4 video')
     parser.add_argument('--fps', type=float, default=30.0, help='frame rate of --video-out')
     parser.add_argument('--lifter', default=str(DEFAULT_LIFTER), help='lifter checkpoint (default: shipped)')

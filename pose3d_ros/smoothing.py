@@ -15,6 +15,11 @@ import math
 
 import numpy as np
 
+# The lifter node's defaults, picked on Pose2Sim's real videos (docs/results.md: jitter halved,
+# under a frame of lag at 30 Hz).
+DEFAULT_MIN_CUTOFF_HZ = 2.0
+DEFAULT_BETA = 3.0
+
 
 class OneEuroFilter:
     """One-Euro filter of a fixed-shape array of values."""

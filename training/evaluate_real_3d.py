@@ -17,6 +17,8 @@ Then, per camera, the product configuration (`--front-end`: blazepose with `--la
 full by default, or drpose3d with the `--hourglass` and `--prcnn` networks behind BlazePose's
 person detector, tie band `--tie-band`; and each `--lifter`) runs on that camera's video alone, as
 the camera node would, and is compared with the reference in that camera's optical frame:
+- 2D joints: the front end's 16 joints against the reference projected into the scored camera,
+  over the projection's box side (its larger extent): the mean and the share within 0.1 and 0.2.
 - PA-MPJPE: mean joint error after a similarity Procrustes alignment of the 16 joints, over the
   12 limb joints (shoulders, elbows, wrists, hips, knees, feet) and over all 16; MPJPE after root
   (pelvis) alignment.
@@ -30,9 +32,8 @@ the camera node would, and is compared with the reference in that camera's optic
   and with --body-height-m, the same with the poses rescaled to that standing height.
 - `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
   joint regressor, the landmark model's answer without a lifter.
-- with --prcnn: PRCNN's ranking, scored as the front end's, on the crop the drpose3d front end
-  would follow the person with (the box of the front end's confident joints grown by its tracking
-  margin), reading the --hourglass's heatmaps, or without one Gaussian heatmaps drawn at the front
+- with --prcnn: PRCNN's ranking, scored as the front end's, on the crop PRCNN learned people in
+  (the box of the front end's confident joints grown by TRACKING_MARGIN), reading the --hourglass's heatmaps, or without one Gaussian heatmaps drawn at the front
   end's joints (the heatmaps PRCNN is trained with, without noise): PRCNN alone, on real video.
   Discretized with the drpose3d front end's tie band, as the lifter gets it (and, beside it, with
   none: the side of 0.5, as the render and teacher evaluations score PRCNN). --pair-figure draws
@@ -131,8 +132,8 @@ class HeatmapsAtJoints:
 
 
 class PRCNNScorer:
-    """PRCNN on a person the front end found: the crop the drpose3d tracker would follow them
-    with, heatmaps from a hourglass backend or (hourglass None) HeatmapsAtJoints."""
+    """PRCNN on a person the front end found: the crop around their joints PRCNN learned people
+    in (PersonTracker's box), heatmaps from a hourglass backend or (hourglass None) HeatmapsAtJoints."""
 
     def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0, tie_band=0.1):
         input_size = input_size or prcnn.input_shapes['image'][-1]
@@ -234,6 +235,7 @@ def evaluate(args):
     per_camera = {}
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
     prcnn_rankings = []
+    errors_2d = []  # per scored view: (16,) pixel errors over the reference's projected box side
     found = 0
     for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
         valid = np.isfinite(world).all(axis=(1, 2))
@@ -243,6 +245,9 @@ def evaluate(args):
             if person is None or not valid[frame]:
                 continue
             found += 1
+            projected = camera.project(world[frame])
+            extent = (projected.max(axis=0) - projected.min(axis=0)).max()
+            errors_2d.append(np.linalg.norm(person.joints_2d - projected, axis=-1) / extent)
             reference = camera.world_to_camera(world[frame]) * 1000.0
             for margin, (predicted, target) in predicted_rankings.items():
                 predicted.append(person.ranking)
@@ -275,7 +280,8 @@ def evaluate(args):
                       'reprojection_px_p90': float(np.percentile(reprojection, 90))},
         'front_end': front_end_name(args), 'views_scored': found,
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
-        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {}}
+        'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {},
+        'joints_2d': joints_2d_report(np.array(errors_2d))}
     for (lifter_name, height_name), errors in root_errors.items():
         errors = np.array(errors)
         placed = errors[~np.isnan(errors[:, 0])]
@@ -299,6 +305,13 @@ def evaluate(args):
                            'ranking_accuracy_tie_band_0': untied['ranking_accuracy'],
                            'pair_accuracy_eq1_tie_band_0': untied['pair_accuracy_eq1']}
     return report
+
+
+def joints_2d_report(errors):
+    """(views, 16) front end joint errors over the reference's projected box side -> their mean
+    and the share of joints within 0.1 and 0.2 of it (a person 1.8 m tall: ~18 and ~36 cm)."""
+    return {'unit': "the reference's projected box side (its larger extent)", 'mean': float(errors.mean()),
+            'within_0.1': float((errors < 0.1).mean()), 'within_0.2': float((errors < 0.2).mean())}
 
 
 def ranking_report(rankings):
@@ -354,6 +367,9 @@ def main(argv=None):
         for name in report['pa_mpjpe_limbs_mm']:
             print(f"{name:<40} {report['pa_mpjpe_limbs_mm'][name]:15.1f} {report['pa_mpjpe_all_mm'][name]:13.1f} "
                   f"{report['mpjpe_root_aligned_mm'][name]:11.1f}")
+        joints_2d = report['joints_2d']
+        print(f"2D joints against the reference's projection, in its box side: mean {joints_2d['mean']:.3f}, "
+              f"within 0.1: {joints_2d['within_0.1']:.3f}, within 0.2: {joints_2d['within_0.2']:.3f}")
         for pairs, accuracy in report['ranking_accuracy'].items():
             print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
         for pairs, accuracy in report.get('prcnn', {}).get('ranking_accuracy', {}).items():

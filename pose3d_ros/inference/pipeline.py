@@ -106,7 +106,7 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
     cache_dir/blazepose, `settings` (blazepose.FrontEndSettings) and `joint_regressor` (a file;
     default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`;
     with `person_detector`, BlazePose's detector (its views and score from `settings`) finds the
-    person to crop while nobody is tracked. bundle: a model bundle
+    person to crop every frame. bundle: a model bundle
     (pose3d_ros.inference.bundle.Bundle) whose ONNX files the front end runs instead. lifter: a
     lifter checkpoint or OnnxModel (a bundle's), or None for the 2D stages only.
     """

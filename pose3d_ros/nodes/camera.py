@@ -22,7 +22,7 @@ The front end (`front_end`, pose3d_ros.inference.pipeline) finds the people:
              `depth_tie_mm`)
   drpose3d   the stacked hourglass and PRCNN checkpoints (`hourglass_checkpoint`,
              `prcnn_checkpoint`, only read and checked for this front end), one person, id 0,
-             cropped where BlazePose's detector finds someone while nobody is tracked
+             cropped where BlazePose's detector finds them every frame
              (`person_detector`; its views and score are the blazepose parameters)
 The diagnostics' per-stage latency keys follow the configured front end's stages (blazepose:
 detector, landmarks, decode; drpose3d: detector, crop, hourglass, prcnn, decode; each after
@@ -199,8 +199,8 @@ class CameraNode(InferenceNode):
         declare(self, 'prcnn_checkpoint', '',
                 f'drpose3d: PRCNN checkpoint (.pt); empty: the shipped {DEFAULT_PRCNN.name}.' + AT_CONFIGURE)
         declare(self, 'person_detector', True,
-                'drpose3d: while nobody is tracked, crop the best person BlazePose\'s detector finds '
-                '(false: the whole frame until someone is tracked).' + AT_CONFIGURE)
+                'drpose3d: every frame, crop the person BlazePose\'s detector finds (false: the box '
+                'around the previous frame\'s joints, the whole frame until someone is found).' + AT_CONFIGURE)
         declare(self, 'image_transport', 'raw',
                 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage (JPEG, '
                 'PNG) on `image/compressed`.' + AT_CONFIGURE)

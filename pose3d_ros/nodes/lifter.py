@@ -86,7 +86,7 @@ from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.ranking import behind_front_edges
 from pose3d_ros.root import refine_with_depth
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
-from pose3d_ros.smoothing import TrackSmoother
+from pose3d_ros.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF_HZ, TrackSmoother
 
 # Inputs: best effort is compatible with reliable and best-effort publishers alike. Depth 100 per
 # topic (about 1 s of the fuzz rates: 30 valid frames a second, ~100 messages a second on each
@@ -370,9 +370,9 @@ class LifterNode(InferenceNode):
         declare(self, 'smoothing', True,
                 'Smooth each person\'s pose and root over time (One-Euro filter per id, by the header stamps; '
                 'docs/results.md: jitter and lag on real video).' + AT_CONFIGURE)
-        declare(self, 'smoothing_min_cutoff_hz', 2.0,
+        declare(self, 'smoothing_min_cutoff_hz', DEFAULT_MIN_CUTOFF_HZ,
                 'One-Euro cutoff at rest, Hz: lower removes more jitter and adds lag.' + AT_CONFIGURE, 0.01, 100.0)
-        declare(self, 'smoothing_beta', 3.0,
+        declare(self, 'smoothing_beta', DEFAULT_BETA,
                 'One-Euro speed coefficient, 1/m: the cutoff rises by beta Hz per m/s of motion, keeping '
                 'the lag small in fast motion.' + AT_CONFIGURE, 0.0, 1000.0)
         self.lifter = self.smoother = None

@@ -42,6 +42,7 @@ WHEEL_FOLDER = 'Pose2Sim/'  # the demos' folder inside the wheel
 SUBFOLDER = 'pose2sim'      # ... and inside the cache
 DEMOS = ('Demo_SinglePerson', 'Demo_MultiPerson')
 CAMERA_NAMES = ('cam01', 'cam02', 'cam03', 'cam04')  # video file stems = calibration serials
+VIDEO_HZ = 60.0  # the demos' frame rate
 CALIBRATION_FILE = 'calibration/Calib.qca.txt'
 DEMO_FILES = tuple(f'{demo}/{name}' for demo in DEMOS for name in
                    (CALIBRATION_FILE, *(f'videos/{camera}.mp4' for camera in CAMERA_NAMES)))

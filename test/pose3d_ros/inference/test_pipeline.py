@@ -9,7 +9,8 @@ from pose3d_ros.heatmaps import crop_to_heatmap, gaussian_heatmaps
 from pose3d_ros.inference.backends import OnnxRuntimeBackend, make_backend
 from pose3d_ros.inference.blazepose import PersonDetector
 from pose3d_ros.inference.networks import cached_onnx
-from pose3d_ros.inference.drpose3d import STAGES, DRPose3DFrontEnd, PersonTracker
+from pose3d_ros.inference.drpose3d import (DETECTOR_FRAMING, DETECTOR_HOLD_FRAMES, STAGES, TRACKING_MARGIN,
+                                          DRPose3DFrontEnd, PersonTracker)
 from pose3d_ros.inference.pipeline import build_pipeline
 from pose3d_ros.skeleton import ROOT
 
@@ -123,37 +124,66 @@ class ScriptedDetector(PersonDetector):
         return self.script.pop(0)
 
 
-def test_while_nobody_is_tracked_the_detector_finds_whom_to_crop():
-    box = (np.array([350.0, 290.0]), 260.0)
-    # a detection's hip centre and scale point: an upright ROI of side 2 x 1.25 x 104 = 260 around the hip
-    person = [(0.9, np.zeros(4), np.array([[350.0, 290.0], [350.0, 186.0], [0, 0], [0, 0]]))]
-    detector = ScriptedDetector([[], person, person])
-    hourglass = HeatmapsAt(box)
-    lost = {'now': False}
+def detection(hip, scale_point, score=0.9):
+    """A ScriptedDetector result: the hip centre and scale point are all a person's ROI needs."""
+    return score, np.zeros(4), np.array([hip, scale_point, [0.0, 0.0], [0.0, 0.0]])
 
-    def hourglass_or_nobody(image):
-        return hourglass(image) * (0.0 if lost['now'] else 1.0)
 
-    front_end = DRPose3DFrontEnd(hourglass_or_nobody, scores_by_joint_index, SIZE, detector=detector)
+def test_the_detector_finds_whom_to_crop_every_frame():
+    # an upright ROI of side 2 x 1.25 x 130 = 325 around the hip, cropped at DETECTOR_FRAMING of it
+    person = detection([350.0, 290.0], [350.0, 160.0])
+    someone_else = detection([100.0, 290.0], [100.0, 160.0], score=0.95)
+    side = 325 * DETECTOR_FRAMING
+    person_crop = [350 - side / 2, 290 - side / 2, side, side]
+    hourglass = HeatmapsAt((np.array([350.0, 290.0]), side))
+    lost = {'now': True}
+    script = [[]]  # one list of detections per detector call
+    detector = ScriptedDetector(script)
+    front_end = DRPose3DFrontEnd(lambda image: hourglass(image) * (0.0 if lost['now'] else 1.0),
+                                 scores_by_joint_index, SIZE, detector=detector)
     image = np.zeros((480, 640, 3), np.uint8)
-    lost['now'] = True
-    assert front_end.people(image) == []  # the detector found nobody: the whole frame was cropped
     views = len(detector.views(image.shape))
-    assert views == 8 and detector.views_searched == [views]  # a full search first
+
+    def frame(*calls):
+        detector.script.extend(calls)
+        detector.views_searched.clear()
+        people = front_end.people(image)
+        assert not detector.script  # every scripted call made
+        return people, detector.views_searched
+
+    assert frame() == ([], [views])  # nobody: the whole frame cropped after a full search
+    assert front_end.roi is None
     lost['now'] = False
-    (found,) = front_end.people(image)  # the detector's person, cropped where it found them
-    np.testing.assert_allclose(found.crop_box, [350 - 130, 290 - 130, 260, 260])
+    (found,), searched = frame([person])
+    assert searched == [2]  # nobody since the full search: the upright frame + one view in turn
+    np.testing.assert_allclose(found.crop_box, person_crop)
     np.testing.assert_allclose(found.joints_2d, JOINTS_IN_IMAGE, atol=0.05)
-    assert detector.views_searched == [views, 2]  # nobody since the full search: the upright frame + one view
-    front_end.people(image)
-    assert len(detector.views_searched) == 2  # tracked: no search
+    (found,), searched = frame([someone_else, person])  # a better-scored person elsewhere
+    assert searched == [1]  # only the square around last frame's ROI
+    np.testing.assert_allclose(found.crop_box, person_crop)  # the same person kept
+    for _ in range(DETECTOR_HOLD_FRAMES):  # missed around their ROI and by the search: ROI kept
+        (found,), searched = frame([], [])
+        assert searched == [1, 2]
+        np.testing.assert_allclose(found.crop_box, person_crop)
     lost['now'] = True
-    assert front_end.people(image) == []  # lost, from the tracked box
-    lost['now'] = False
-    front_end.people(image)
-    assert detector.views_searched == [views, 2, views]  # someone lost: a full search again
+    assert frame([], []) == ([], [1, 2])  # held too long: lost, the whole frame cropped
+    assert front_end.roi is None and not front_end.searched
+    frame([])
+    assert detector.views_searched == [views]  # someone lost: a full search again
     front_end.reset()
     assert not front_end.searched and detector.turn == 0
+
+
+def test_without_a_detector_the_crop_follows_the_joints():
+    box = (np.array([350.0, 290.0]), 260.0)
+    front_end = DRPose3DFrontEnd(HeatmapsAt(box), scores_by_joint_index, SIZE)
+    image = np.zeros((480, 640, 3), np.uint8)
+    (first,) = front_end.people(image)
+    np.testing.assert_allclose(first.crop_box, [-0.5, -80.5, 640, 640])  # the whole frame
+    (second,) = front_end.people(image)
+    low, high = first.joints_2d.min(0), first.joints_2d.max(0)
+    np.testing.assert_allclose(second.crop_box[:2] + second.crop_box[2] / 2, (low + high) / 2, rtol=1e-5)
+    assert second.crop_box[2] == pytest.approx((high - low).max() * TRACKING_MARGIN)
 
 
 def test_the_person_detector_crops_a_person_of_a_real_photo(checkpoints):
@@ -162,8 +192,10 @@ def test_the_person_detector_crops_a_person_of_a_real_photo(checkpoints):
                               backend='pytorch', tracker=PersonTracker(min_confidence=0.0), person_detector=True)
     (person,) = pipeline.people(image)
     x, y, side, _ = person.crop_box
-    # the annotated person of the photo, whom BlazePose's detector scores best: inside the crop,
-    # which is about their size (495 px for their 306 px of joints; the whole photo: 854 x 480)
-    assert x <= ANNOTATED_BOX[0] and y <= ANNOTATED_BOX[1] and x + side >= ANNOTATED_BOX[2]
-    assert y + side >= ANNOTATED_BOX[3] and side < 2 * (ANNOTATED_BOX[3] - ANNOTATED_BOX[1])
+    # BlazePose's detector scores the man on the right best (the photo's annotated person sits on
+    # the left, 306 px tall): his ROI (495 px) shrunk to the hourglass's framing holds him and not
+    # the annotated man
+    roi = pipeline.front_end.roi
+    assert side == pytest.approx(roi.side * DETECTOR_FRAMING) and 1.0 < side / (ANNOTATED_BOX[3] - ANNOTATED_BOX[1]) < 1.5
+    assert x > ANNOTATED_BOX[0] + 30 and x + side > image.shape[1] * 0.75
     assert pipeline.stage_ms['detector'] > 0
