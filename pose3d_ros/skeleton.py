@@ -103,6 +103,9 @@ LSP_JOINT_NAMES = (
     'r_ankle', 'r_knee', 'r_hip', 'l_hip', 'l_knee', 'l_ankle', 'r_wrist', 'r_elbow',
     'r_shoulder', 'l_shoulder', 'l_elbow', 'l_wrist', 'neck', 'head_top',
 )
+# Each LSP joint's mirror-image partner (l_ <-> r_; the neck and head top stay).
+LSP_FLIP_PERMUTATION = np.array([LSP_JOINT_NAMES.index({'l': 'r_', 'r': 'l_'}[name[0]] + name[2:] if name[1] == '_'
+                                                       else name) for name in LSP_JOINT_NAMES])
 
 # BlazePose's 33 landmarks (MediaPipe Pose), in the landmark model's output order. The model
 # outputs 6 more: 33 and 34 place the next frame's region of interest (hip centre, and a point

@@ -14,8 +14,10 @@ from tqdm import tqdm
 from pose3d_ros.atomic import atomic_write
 from training import cli
 
-# Keys that may change between the run that wrote a checkpoint and the one resuming it.
-RESUMABLE_CHANGES = (('train', 'epochs'), ('data', 'root'), ('data', 'photos'), ('data', 'teacher'))
+# Keys that may change between the run that wrote a checkpoint and the one resuming it (data.teacher_sides:
+# a label fix a long run may take up; the history records it per epoch).
+RESUMABLE_CHANGES = (('train', 'epochs'), ('data', 'root'), ('data', 'photos'), ('data', 'teacher'),
+                     ('data', 'teacher_sides'))
 
 
 def load_config(path, defaults, overrides=()):

@@ -31,7 +31,7 @@ import numpy as np
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.inference.blazepose import DEFAULT_JOINT_REGRESSOR, JointRegressor
-from pose3d_ros.skeleton import BLAZEPOSE_LANDMARK_NAMES, DETECTED_JOINTS, JOINT_NAMES, LSP_JOINT_NAMES, LSP_TO_DETECTED
+from pose3d_ros.skeleton import BLAZEPOSE_LANDMARK_NAMES, DETECTED_JOINTS, JOINT_NAMES, LSP_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training import cli
 from training.augmentation import fit_detection_noise
 from training.datasets.keypoints import load_lsp
@@ -40,9 +40,6 @@ from training.fit_joint_regressor import read_landmark_cache
 COMPONENTS = 3
 # Added to the mixtures' covariances, torso^2: a 1 % torso standard deviation at least.
 COVARIANCE_FLOOR_TORSO2 = 1e-4
-# Each LSP joint's mirror-image partner (l_ <-> r_; the neck and head top stay).
-LSP_SWAP = [LSP_JOINT_NAMES.index({'l': 'r_', 'r': 'l_'}[name[0]] + name[2:] if name[1] == '_' else name)
-            for name in LSP_JOINT_NAMES]
 
 
 def residuals_in_torsos(landmarks, images, regressor, swap=False):
@@ -53,7 +50,7 @@ def residuals_in_torsos(landmarks, images, regressor, swap=False):
     torso = np.array([person.torso_size() for person in people])
     found = ~np.isnan(landmarks).any(axis=(1, 2)) & (torso > 0)
     count = len(BLAZEPOSE_LANDMARK_NAMES)
-    order = LSP_SWAP if swap else slice(None)
+    order = LSP_FLIP_PERMUTATION if swap else slice(None)
     predicted = np.einsum('jl,flc->fjc', regressor.matrix[:, :count], landmarks[found])
     annotated = np.stack([np.nan_to_num(person.joints[order]) for person in people])[found]
     labelled = np.stack([person.annotated[order] for person in people])[found]

@@ -50,7 +50,7 @@ from training import experiment
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS
 from training.datasets.keypoints import load_lsp
 from training.datasets.photo_crops import (Augmentation, Mixture, PhotoCrops, lsp_validation_crops,
-                                           lsp_validation_photos, teacher_arguments)
+                                           lsp_validation_photos, sided_by_teacher_cache, teacher_arguments)
 from training.datasets.renders import RenderedPoses, load_poses
 from training.evaluate_image_models import evaluate_hourglass, evaluate_photo_crops, evaluate_prcnn
 
@@ -91,6 +91,9 @@ DEFAULTS = {
         # on photos needs one with world landmarks of both splits (--world): its depths rank.
         'teacher': None,
         'teacher_weight': 0.5,                # the loss weight of a teacher's joint (annotated: 1)
+        # Exchange a training photo's left and right labels where the teacher fits them better
+        # exchanged (photo_crops.sided_by_teacher); the validation labels stay as given.
+        'teacher_sides': False,
     },
     'train': {
         'epochs': 10,
@@ -128,6 +131,8 @@ def load_config(path, overrides=()):
         raise ValueError(f'{path}: data.photo_*: {error}') from None
     if not 0 <= data['teacher_weight'] <= 1:
         raise ValueError(f'{path}: data.teacher_weight must lie in [0, 1], got {data["teacher_weight"]!r}')
+    if data['teacher_sides'] and not data['teacher']:
+        raise ValueError(f'{path}: data.teacher_sides is true, but data.teacher names no landmark cache to side by')
     return config
 
 
@@ -248,6 +253,10 @@ def datasets(config):
     if share > 0:
         photos = data['photos'] or DEFAULT_PHOTOS
         images = load_lsp(photos, split='train')
+        if data['teacher_sides']:
+            images, exchanged = sided_by_teacher_cache(images, data['teacher'])
+            print(f'{exchanged} of {len(images)} training photos: left and right labels exchanged to the teacher\'s',
+                  file=sys.stderr)
         common = dict(heatmap_sigma=data['heatmap_sigma'], teacher_weight=data['teacher_weight'], tie_mm=data['tie_mm'])
         train.append(PhotoCrops(images, data['input_size'], count, photo_augmentation(data), seed=seed + 2,
                                 **teacher(config, images), **common))
@@ -305,7 +314,7 @@ def train(config, out, device='auto', progress=True, precision='fp32'):
             bar.set_postfix(loss=f'{loss.item():.5f}', refresh=False)
         scheduler.step()
         record = {'epoch': epoch + 1, 'lr': optimizer.param_groups[0]['lr'], 'loss': total / max(batches, 1),
-                  'precision': precision}
+                  'precision': precision, **({'teacher_sides': True} if data['teacher_sides'] else {})}
         if experiment.evaluates_after(epoch, settings):
             for prefix, held_out_set in held_out.items():
                 record.update({f'eval_{prefix}{name}': value for name, value in networks.evaluate(held_out_set).items()

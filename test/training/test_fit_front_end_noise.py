@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pose3d_ros.skeleton import DETECTED_JOINTS, LSP_TO_DETECTED
+from pose3d_ros.skeleton import DETECTED_JOINTS, LSP_FLIP_PERMUTATION, LSP_TO_DETECTED
 from training.datasets.keypoints import AnnotatedImage, AnnotatedPerson
 from training.datasets.lifting import front_end_noise_model
-from training.fit_front_end_noise import LSP_SWAP, best_labelling, fit
+from training.fit_front_end_noise import best_labelling, fit
 from training.fit_joint_regressor import prior_weights
 
 NOISE = Path(__file__).resolve().parents[2] / 'training' / 'noise'
@@ -26,7 +26,7 @@ def test_residuals_are_torso_lengths_and_exchanged_labels_are_matched():
         # The annotation sits 0.1 torso to the right of the front end's joints.
         person.joints = person.joints + [0.1 * person.torso_size(), 0.0]
         if number % 2:  # labelled from the viewer's side
-            person.joints = person.joints[LSP_SWAP]
+            person.joints = person.joints[LSP_FLIP_PERMUTATION]
         images.append(AnnotatedImage(None, [person]))
     residuals, exchanged = best_labelling(landmarks, images, regressor)
     assert exchanged == pytest.approx(0.5) and residuals.shape == (200, len(DETECTED_JOINTS), 2)

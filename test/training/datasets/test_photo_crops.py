@@ -8,9 +8,9 @@ import torch
 
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
 from pose3d_ros.ranking import BEHIND, FRONT, ranking_matrix
-from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_JOINT_NAMES, LSP_TO_DETECTED
-from training.datasets.photo_crops import (WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, teacher_depths,
-                                           teacher_joints)
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_FLIP_PERMUTATION, LSP_JOINT_NAMES, LSP_TO_DETECTED
+from training.datasets.photo_crops import (WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, sided_by_teacher,
+                                           teacher_depths, teacher_joints)
 from training.fit_joint_regressor import WORLD_FIELDS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -128,6 +128,25 @@ def test_the_teacher_fills_unannotated_joints_at_its_weight_when_it_agrees(tmp_p
     assert torch.equal(disagreeing['joint_weights'], plain['joint_weights'])
     with pytest.raises(ValueError, match=r'teacher joints must have shape \(1, 14, 2\), got \(3, 14, 2\)'):
         PhotoCrops([image], size=128, teacher=teacher)
+
+
+def test_labels_naming_sides_as_the_viewer_does_are_exchanged_where_the_teacher_says_so(tmp_path):
+    annotated = np.ones(14, bool)
+    annotated[LSP['l_knee']] = False
+    image = photo(tmp_path, annotated)
+    truth = np.array([FACING[name] for name in LSP_JOINT_NAMES], np.float64)
+    regressor = SimpleNamespace(lsp_weights=np.eye(14, 33))  # LSP joint k from landmark k
+    landmarks = np.zeros((3, 33, 2))
+    landmarks[0, :14] = truth + 2.0                         # agrees with the labels
+    landmarks[1, :14] = truth[LSP_FLIP_PERMUTATION] + 2.0   # agrees with them exchanged
+    landmarks[2] = np.nan                                   # nobody found
+    sided, exchanged = sided_by_teacher([image] * 3, landmarks, regressor)
+    assert exchanged == 1 and sided[0] is image and sided[2] is image
+    person = sided[1].people[0]
+    np.testing.assert_array_equal(person.joints[LSP['r_knee']], image.people[0].joints[LSP['l_knee']])
+    assert not person.annotated[LSP['r_knee']] and person.annotated[LSP['l_knee']]
+    np.testing.assert_array_equal(person.joints[LSP['neck']], image.people[0].joints[LSP['neck']])
+    assert np.isfinite(teacher_joints(sided[1:2], landmarks[1:2], regressor)).all()  # now the teacher agrees
 
 
 def test_the_teachers_depths_rank_photo_crops_and_a_flip_swaps_left_and_right(tmp_path):
