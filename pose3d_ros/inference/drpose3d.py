@@ -1,9 +1,10 @@
 """The DRPose3D front end: the stacked hourglass and PRCNN on one tracked person.
 
 Per frame: a square person crop (the given box; else, with BlazePose's person detector, the ROI
-it finds for the person this frame, turned upright and shrunk to the hourglass's training framing;
-without it, the box around the previous frame's joints; else the whole frame), the hourglass on it, heatmap peaks with sub-pixel refinement mapped back to image
-pixels with per-joint confidence, and PRCNN's depth scores turned into the ranking matrix. The
+it finds for the person this frame, turned upright and shrunk to the hourglass's training
+framing; without it, the box around the previous frame's joints; else the whole frame), the
+hourglass on it, heatmap peaks with sub-pixel refinement mapped back to image pixels with
+per-joint confidence, and PRCNN's depth scores turned into the ranking matrix. The
 hourglass always finds 16 peaks: a frame whose mean peak height is under the tracker's
 `min_confidence` counts as nobody in view.
 """
