@@ -32,8 +32,8 @@ from pose3d_ros.inference.pipeline import build_pipeline  # noqa: E402
 from pose3d_ros.paths import DEFAULT_LIFTER  # noqa: E402
 from pose3d_ros.paths import DEFAULT_CACHE_DIR  # noqa: E402
 from pose3d_ros.smoothing import TrackSmoother  # noqa: E402
-from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, VIDEO_HZ, fetch_demo, load_qca_calibration,  # noqa: E402
-                                        read_video_frames)
+from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, VIDEO_HZ, fetch_demo,  # noqa: E402
+                                        load_qca_calibration, read_video_frames)
 from training.evaluate_real_3d import undistorted  # noqa: E402
 
 DEMOS = ('Demo_SinglePerson', 'Demo_MultiPerson')
