@@ -137,21 +137,20 @@ def test_the_detector_finds_whom_to_crop_every_frame():
     person_crop = [350 - side / 2, 290 - side / 2, side, side]
     hourglass = HeatmapsAt((np.array([350.0, 290.0]), side))
     lost = {'now': True}
-    script = [[]]  # one list of detections per detector call
-    detector = ScriptedDetector(script)
+    detector = ScriptedDetector([])
     front_end = DRPose3DFrontEnd(lambda image: hourglass(image) * (0.0 if lost['now'] else 1.0),
                                  scores_by_joint_index, SIZE, detector=detector)
     image = np.zeros((480, 640, 3), np.uint8)
     views = len(detector.views(image.shape))
 
-    def frame(*calls):
+    def frame(*calls):  # each call: the detections the detector returns
         detector.script.extend(calls)
         detector.views_searched.clear()
         people = front_end.people(image)
         assert not detector.script  # every scripted call made
         return people, detector.views_searched
 
-    assert frame() == ([], [views])  # nobody: the whole frame cropped after a full search
+    assert frame([]) == ([], [views])  # nobody: the whole frame cropped after a full search
     assert front_end.roi is None
     lost['now'] = False
     (found,), searched = frame([person])
