@@ -63,11 +63,16 @@ class Augmentation:
 WHOLE_PHOTO = Augmentation(scale=(1.0, 1.0), rotation_deg=0.0, shift=0.0, flip=0.0, colour=0.0, whole_photo=1.0)
 
 
+def regressed_lsp_joints(landmarks, regressor):
+    """(N, 33, 2) BlazePose landmarks and a JointRegressor -> (N, 14, 2) LSP joints."""
+    return np.einsum('jl,nlc->njc', regressor.lsp_weights, landmarks)
+
+
 def teacher_joints(images, landmarks, regressor):
     """(N, 33, 2) BlazePose landmarks of `images` (NaN: nobody found) and a
     pose3d_ros.inference.blazepose.JointRegressor -> (N, 14, 2) the teacher's LSP joints, NaN for
     a photo whose teacher disagrees with the annotation (TEACHER_AGREEMENT)."""
-    joints = np.einsum('jl,nlc->njc', regressor.lsp_weights, landmarks)
+    joints = regressed_lsp_joints(landmarks, regressor)
     for row, image in enumerate(images):
         person = image.people[0]
         distances = np.linalg.norm(joints[row][person.annotated] - person.joints[person.annotated], axis=1)
@@ -82,7 +87,7 @@ def sided_by_teacher(images, landmarks, regressor):
     nearer the exchanged labels (median over the annotated joints), how many were exchanged).
     LSP Extended's crowd-sourced labels name the sides from the viewer in about an eighth of the
     photos, which teaches a network both conventions. Photos the teacher found nobody in stay."""
-    joints = np.einsum('jl,nlc->njc', regressor.lsp_weights, landmarks)
+    joints = regressed_lsp_joints(landmarks, regressor)
     sided, exchanged = [], 0
     for row, image in enumerate(images):
         person = image.people[0]
