@@ -9,9 +9,10 @@ plus a front end's noise model (--front-end-noise, one seeded draw). Every proto
 the Procrustes-aligned error (PA-MPJPE, #2's) and where each person is: MRPE, the mean distance between the root placed by pose3d_ros.root (the
 translation that fits the lifted pose to the 2D inputs, every joint weighted alike) and the true
 root, with its x, y and z parts (3DMPPE's table). Rankings:
-none, the ground truth (eq. 1), or the ground truth flipped per pair with probability 1 - p_ij
-(uniform 0.91 by default, or an N x N accuracy file), seeded. Each input is lifted together with
-its mirror image and the two poses averaged, unless --no-mirror-average.
+none, the ground truth (eq. 1), or noisy: eq. 1 on depths moved by --depth-error-mm (none by
+default), each pair then flipped with probability 1 - p_ij (uniform 0.91 by default, or an N x N
+accuracy file), seeded. Each input is lifted together with its mirror image and the two poses
+averaged, unless --no-mirror-average.
 """
 import argparse
 import json
@@ -28,21 +29,22 @@ from pose3d_ros.root import root_positions, scale_to_height
 from pose3d_ros.skeleton import JOINT_NAMES, ROOT
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
-from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, add_front_end_noise,
-                                       front_end_noise_model, lifting_frames, load_pair_accuracy, ranking_inputs)
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, RankingNoise,
+                                       add_front_end_noise, front_end_noise_model, lifting_frames, ranking_inputs)
 from training.metrics import p_mpjpe, per_action_mean, per_joint_errors, procrustes_align, protocol_cameras, protocol_error
 
 
 @torch.no_grad()
-def predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average=True, batch_size=4096):
-    """(F, 17, 3) mm predictions for LiftingFrames; rankings drawn in order from one seeded stream."""
+def predict(model, frames, ranking, tie_mm, ranking_noise, seed, mirror_average=True, batch_size=4096):
+    """(F, 17, 3) mm predictions for LiftingFrames; rankings drawn in order from one seeded stream
+    (ranking_noise: a RankingNoise for 'noisy')."""
     rng = np.random.default_rng(seed)
     device = next(model.parameters()).device
     model.eval()
     predictions = []
     for start in range(0, len(frames), batch_size):
         batch = slice(start, start + batch_size)
-        matrices = ranking_inputs(rng, frames.poses_camera[batch], ranking, tie_mm, pair_accuracy)
+        matrices = ranking_inputs(rng, frames.poses_camera[batch], ranking, tie_mm, ranking_noise)
         joints = torch.from_numpy(frames.joints_2d[batch]).to(device)
         matrices = None if matrices is None else torch.from_numpy(matrices).to(device)
         predictions.append(model.predict(joints, matrices, mirror_average).cpu().numpy())
@@ -59,13 +61,13 @@ def root_errors(predictions, frames, body_height_m=0.0):
     return roots * 1000.0 - frames.poses_camera[:, ROOT]
 
 
-def evaluate(model, frames, protocol, ranking, tie_mm, pair_accuracy=None, seed=0, mirror_average=True,
+def evaluate(model, frames, protocol, ranking, tie_mm, ranking_noise=None, seed=0, mirror_average=True,
              root=False, body_height_m=0.0):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (the protocol's error, mean over
     actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and,
     with root, the root position errors (mrpe_mm, its x, y, z parts, frames placed; poses
     rescaled to body_height_m when > 0)."""
-    predictions = predict(model, frames, ranking, tie_mm, pair_accuracy, seed, mirror_average)
+    predictions = predict(model, frames, ranking, tie_mm, ranking_noise, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
     placed = {}
     if root:
@@ -96,7 +98,7 @@ def format_table(result):
     return '\n'.join(lines)
 
 
-def pair_accuracy_argument(text):
+def number_or_file(text):
     try:
         return float(text)
     except ValueError:
@@ -114,9 +116,12 @@ def main(argv=None):
                                                   '(pose3d_fit_front_end_noise) to the 2D inputs')
     parser.add_argument('--ranking', choices=RANKINGS,
                         help="ranking source (default: the checkpoint's training ranking)")
-    parser.add_argument('--pair-accuracy', type=pair_accuracy_argument, default=DEFAULT_PAIR_ACCURACY,
+    parser.add_argument('--pair-accuracy', type=number_or_file, default=DEFAULT_PAIR_ACCURACY,
                         help='noisy ranking: uniform per-pair accuracy, or an N x N .npy/.json file '
                              '(default: %(default)s)')
+    parser.add_argument('--depth-error-mm', type=number_or_file, default=0.0,
+                        help='noisy ranking: per-joint depth noise (standard deviation, mm) before the flips, '
+                             'one number or a .npy of N (pose3d_eval_real_3d --depth-error-out; default: %(default)s)')
     parser.add_argument('--tie-mm', type=float, help="eq. 1 tie band (default: the checkpoint's)")
     parser.add_argument('--seed', type=int, default=0, help='seed of the noisy ranking flips and the 2D noise')
     parser.add_argument('--mirror-average', action=argparse.BooleanOptionalAction, default=True,
@@ -141,7 +146,7 @@ def evaluate_command(args):
     if not model.uses_ranking and ranking != 'none':
         raise ValueError(f'{args.checkpoint}: this {kind} model reads no ranking; use --ranking none')
     tie_mm = args.tie_mm if args.tie_mm is not None else data['tie_mm']
-    pair_accuracy = load_pair_accuracy(args.pair_accuracy) if ranking == 'noisy' else None
+    ranking_noise = RankingNoise.load(args.pair_accuracy, args.depth_error_mm) if ranking == 'noisy' else None
     cameras = protocol_cameras(args.protocol)[1]
     seen = sorted(set(protocol_cameras(data['protocol'])[0]) & set(cameras))
     if seen and args.protocol == 3:
@@ -159,7 +164,7 @@ def evaluate_command(args):
     if args.front_end_noise:
         noise = front_end_noise_model(args.front_end_noise)
         frames.joints_2d = add_front_end_noise(np.random.default_rng([args.seed, 2]), frames.joints_2d, noise)
-    result = evaluate(model, frames, args.protocol, ranking, tie_mm, pair_accuracy, args.seed,
+    result = evaluate(model, frames, args.protocol, ranking, tie_mm, ranking_noise, args.seed,
                       args.mirror_average, root=True, body_height_m=args.body_height_m)
     report = {
         'checkpoint': str(args.checkpoint), 'model': kind,
@@ -167,7 +172,8 @@ def evaluate_command(args):
         'inputs': args.inputs_2d, 'front_end_noise': args.front_end_noise, 'mirror_average': args.mirror_average,
         'body_height_m': args.body_height_m, 'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
         'ranking': {'source': ranking, 'tie_mm': tie_mm, 'seed': args.seed,
-                    'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None},
+                    'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None,
+                    'depth_error_mm': args.depth_error_mm if ranking == 'noisy' else None},
         **result,
     }
     noise = f' + {args.front_end_noise}' if args.front_end_noise else ''

@@ -27,6 +27,10 @@ the camera node would, and is compared with the reference in that camera's optic
   reference's own depth noise) and than 20 mm (eq. 1's tie band); --pair-accuracy-out writes the
   per-pair accuracies at eq. 1's tie band (.npy, 16 x 16, NaN where no frame had the pair apart),
   the ranking noise a lifter is trained with (training/configs/lifter/dpnet_blazepose.yaml).
+- depth error (a front end that measures depths, blazepose): each joint's depth relative to the
+  person's mean against the reference's, its standard deviation per joint; --depth-error-out
+  writes it (.npy, mm), the depth noise a lifter's rankings are trained with
+  (training/configs/lifter/dpnet_depth_noise.yaml).
 - root position error (MRPE): where pose3d_ros.root places each lifted person (the translation
   that fits the pose to the 2D joints) against the reference's pelvis, with its x, y, z parts;
   and with --body-height-m, the same with the poses rescaled to that standing height.
@@ -237,6 +241,7 @@ def evaluate(args):
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
     prcnn_rankings = []
     errors_2d = []  # per scored view: (16,) pixel errors over the reference's projected box side
+    depth_errors = []  # per scored view: (16,) front end depth minus reference depth, both about their mean (mm)
     found = 0
     for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
         valid = np.isfinite(world).all(axis=(1, 2))
@@ -250,6 +255,9 @@ def evaluate(args):
             extent = (projected.max(axis=0) - projected.min(axis=0)).max()
             errors_2d.append(np.linalg.norm(person.joints_2d - projected, axis=-1) / extent)
             reference = camera.world_to_camera(world[frame]) * 1000.0
+            if person.depths_mm is not None:
+                depth_errors.append((person.depths_mm - person.depths_mm.mean())
+                                    - (reference[:, 2] - reference[:, 2].mean()))
             for margin, (predicted, target) in predicted_rankings.items():
                 predicted.append(person.ranking)
                 target.append(ranking_matrix(reference[:, 2], margin))
@@ -283,6 +291,8 @@ def evaluate(args):
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
         'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {},
         'joints_2d': joints_2d_report(np.array(errors_2d))}
+    if depth_errors:
+        report['depth_error_mm'] = depth_error_report(np.array(depth_errors))
     for (lifter_name, height_name), errors in root_errors.items():
         errors = np.array(errors)
         placed = errors[~np.isnan(errors[:, 0])]
@@ -313,6 +323,12 @@ def joints_2d_report(errors):
     and the share of joints within 0.1 and 0.2 of it (a person 1.8 m tall: ~18 and ~36 cm)."""
     return {'unit': "the reference's projected box side (its larger extent)", 'mean': float(errors.mean()),
             'within_0.1': float((errors < 0.1).mean()), 'within_0.2': float((errors < 0.2).mean())}
+
+
+def depth_error_report(errors):
+    """(views, 16) front end relative depths minus the reference's (mm) -> each joint's standard
+    deviation (the ranking noise a lifter is trained with: --depth-error-out) and all joints'."""
+    return {'per_joint_std': errors.std(axis=0).tolist(), 'std': float(errors.std())}
 
 
 def ranking_report(rankings):
@@ -346,6 +362,9 @@ def main(argv=None):
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-accuracy-out', help="write the per-pair ranking accuracies at eq. 1's tie band (.npy)")
+    parser.add_argument('--depth-error-out', help="write each joint's depth error, the standard deviation of the "
+                                                  "front end's relative depth against the reference's (.npy, mm; "
+                                                  "a front end that measures depths: blazepose)")
     parser.add_argument('--prcnn', help="PRCNN checkpoint: with the blazepose front end, score its ranking too, "
                                         "on the front end's people; with drpose3d, the front end's PRCNN")
     parser.add_argument('--hourglass', help='hourglass checkpoint: with --prcnn, the one whose heatmaps PRCNN reads '
@@ -356,6 +375,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.hourglass and not args.prcnn and args.front_end == 'blazepose':
         parser.error('--hourglass needs --prcnn (or --front-end drpose3d)')
+    if args.depth_error_out and args.front_end != 'blazepose':
+        parser.error('--depth-error-out needs a front end that measures depths (blazepose); '
+                     f'{args.front_end} ranks joints without them')
 
     def command():
         report = evaluate(args)
@@ -373,6 +395,10 @@ def main(argv=None):
               f"within 0.1: {joints_2d['within_0.1']:.3f}, within 0.2: {joints_2d['within_0.2']:.3f}")
         for pairs, accuracy in report['ranking_accuracy'].items():
             print(f'ranking accuracy, {pairs}: {accuracy:.3f}')
+        if 'depth_error_mm' in report:
+            print(f"depth error against the reference (standard deviation about each person's mean): "
+                  f"{report['depth_error_mm']['std']:.1f} mm; per joint "
+                  + ' '.join(f'{value:.0f}' for value in report['depth_error_mm']['per_joint_std']))
         for pairs, accuracy in report.get('prcnn', {}).get('ranking_accuracy', {}).items():
             print(f"PRCNN ranking accuracy (heatmaps: {report['prcnn']['heatmaps']}), {pairs}: {accuracy:.3f} "
                   f"(tie band {report['prcnn']['tie_band']:g}; 0: {report['prcnn']['ranking_accuracy_tie_band_0'][pairs]:.3f})")
@@ -389,6 +415,9 @@ def main(argv=None):
         if args.pair_accuracy_out:
             matrix = np.array(report['pair_accuracy_eq1'], dtype=np.float64)  # None -> NaN
             atomic_write(args.pair_accuracy_out, lambda file: np.save(file, matrix))
+        if args.depth_error_out:
+            errors = np.array(report['depth_error_mm']['per_joint_std'])
+            atomic_write(args.depth_error_out, lambda file: np.save(file, errors))
         if args.pair_figure:
             from training.evaluate_image_models import save_pair_figure
 

@@ -21,9 +21,9 @@ from pose3d_ros.skeleton import NON_ROOT_JOINTS, ROOT
 from training import experiment
 from training.augmentation import DetectionNoiseModel, fit_detection_noise
 from training.datasets.h36m import DEFAULT_ROOT, TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
-from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, add_front_end_noise,
-                                       detection_residuals, front_end_noise_model, lifting_frames,
-                                       load_pair_accuracy, training_batch, virtual_camera_frames)
+from training.datasets.lifting import (DEFAULT_PAIR_ACCURACY, INPUTS_2D, RANKINGS, LiftingFrames, RankingNoise,
+                                       add_front_end_noise, detection_residuals, front_end_noise_model,
+                                       lifting_frames, training_batch, virtual_camera_frames)
 from training.evaluate_lifter import evaluate
 from training.losses import lifter_loss
 from training.metrics import protocol_cameras
@@ -39,6 +39,7 @@ DEFAULTS = {
         'frame_step': 1,                  # subsample the 10 fps training frames
         'ranking': 'ground_truth',        # 'none', 'ground_truth' or 'noisy'
         'pair_accuracy': DEFAULT_PAIR_ACCURACY,  # noisy: a uniform accuracy or an N x N file
+        'depth_error_mm': 0.0,            # noisy: per-joint depth noise before the flips, mm or a .npy of 16
         'tie_mm': 20.0,                   # eq. 1 tie band
     },
     'augmentation': {
@@ -107,7 +108,7 @@ class LifterData:
         self._frames_of_epoch = None, None  # (epoch, frames): each epoch's draw is made once
         if augmentation['virtual_cameras'] and augmentation['detection_noise']:
             self.noise_model = self._noise_model(out / 'detection_noise.npz')
-        self.pair_accuracy = (load_pair_accuracy(data['pair_accuracy'])
+        self.ranking_noise = (RankingNoise.load(data['pair_accuracy'], data['depth_error_mm'])
                               if data['ranking'] == 'noisy' else None)
         self.front_end_noise = None
         if augmentation['front_end_noise']:
@@ -167,7 +168,7 @@ def train(config, out, device='auto', progress=True):
         bar = experiment.progress(batches, f'epoch {epoch + 1}/{settings["epochs"]}', progress)
         for start in bar:
             batch = training_batch(rng, frames, order[start:start + settings['batch_size']],
-                                   data['ranking'], data['tie_mm'], frames_source.pair_accuracy,
+                                   data['ranking'], data['tie_mm'], frames_source.ranking_noise,
                                    config['augmentation']['mirror'], frames_source.front_end_noise)
             tensors = {name: None if value is None else torch.from_numpy(value).to(device)
                        for name, value in batch.items()}
@@ -185,7 +186,7 @@ def train(config, out, device='auto', progress=True):
                   **{f'loss_{name}': value / max(len(batches), 1) for name, value in totals.items()}}
         if experiment.evaluates_after(epoch, settings):
             result = evaluate(model, frames_source.eval, data['protocol'], data['ranking'],
-                              data['tie_mm'], frames_source.pair_accuracy, seed=settings['seed'])
+                              data['tie_mm'], frames_source.ranking_noise, seed=settings['seed'])
             record['eval_mpjpe_mm'] = result['mpjpe_mm']
         history.append(record)
         checkpoint = run.save_epoch({'format': CHECKPOINT_FORMAT, 'model': config['model'], 'data': data},

@@ -545,7 +545,8 @@ class BlazePoseFrontEnd:
         return Person2D(id=track.id, score=found.presence, box=found.box,
                         joints_2d=joints.astype(np.float32), confidence=confidence.astype(np.float32),
                         crop_box=np.asarray(found.roi.corner_box()), probabilities=probabilities,
-                        ranking=discretize(probabilities, self.settings.tie_band), landmarks=found)
+                        ranking=discretize(probabilities, self.settings.tie_band), landmarks=found,
+                        depths_mm=depths)
 
 
 class _StageTimer:

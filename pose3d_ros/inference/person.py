@@ -16,6 +16,7 @@ class Person2D:
     probabilities: np.ndarray  # (16, 16) P_ij, joint i behind joint j
     ranking: np.ndarray        # (16, 16) discretized: 1 behind, 0 in front, 0.5 tie
     landmarks: object = None   # the front end's own result (BlazePose: blazepose.Landmarks)
+    depths_mm: np.ndarray = None  # (16,) relative depths where the front end measures them (BlazePose)
 
 
 def check_image(image):

@@ -12,7 +12,7 @@ from pose3d_ros.inference.drpose3d import TRACKING_MARGIN
 from pose3d_ros.inference.person import Person2D
 from pose3d_ros.ranking import TIE, ranking_matrix
 from training import evaluate_real_3d
-from training.evaluate_real_3d import EQ1_TIE_MM, HeatmapsAtJoints, PRCNNScorer, ranking_report
+from training.evaluate_real_3d import EQ1_TIE_MM, HeatmapsAtJoints, PRCNNScorer, depth_error_report, ranking_report
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'pose3d_ros'))
 from random_networks import write_networks  # noqa: E402
@@ -76,6 +76,21 @@ def test_hourglass_needs_prcnn(capsys):
     with pytest.raises(SystemExit, match='2'):
         evaluate_real_3d.main(['--hourglass', 'hourglass.pt'])
     assert '--hourglass needs --prcnn' in capsys.readouterr().err
+
+
+def test_depth_error_is_each_joints_spread_about_its_own_bias():
+    rng = np.random.default_rng(0)
+    spread = np.linspace(20, 160, 16)
+    errors = 40 + rng.normal(size=(4000, 16)) * spread  # a constant 40 mm bias is no ranking error
+    report = depth_error_report(errors)
+    np.testing.assert_allclose(report['per_joint_std'], spread, rtol=0.05)
+    assert report['std'] == pytest.approx(np.sqrt(np.mean(spread ** 2)), rel=0.05)
+
+
+def test_depth_error_out_needs_a_front_end_that_measures_depths(capsys):
+    with pytest.raises(SystemExit, match='2'):
+        evaluate_real_3d.main(['--front-end', 'drpose3d', '--depth-error-out', 'depth.npy'])
+    assert '--depth-error-out needs a front end that measures depths (blazepose); drpose3d' in capsys.readouterr().err
 
 
 def test_heatmaps_at_joints_follow_the_crop_box():

@@ -119,7 +119,8 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
     assert {'protocol', 'subjects', 'inputs', 'ranking', 'mpjpe_mm', 'per_action_mm', 'frames', 'mrpe_mm'} <= set(report)
     assert report['mrpe_mm'] > 0 and report['root_placed_frames'] == report['frames']
     assert report['protocol'] == 2 and report['subjects'] == [9] and report['inputs'] == 'ground_truth'
-    assert report['ranking'] == {'source': 'noisy', 'tie_mm': 20.0, 'seed': 0, 'pair_accuracy': 0.91}
+    assert report['ranking'] == {'source': 'noisy', 'tie_mm': 20.0, 'seed': 0, 'pair_accuracy': 0.91,
+                                 'depth_error_mm': 0.0}
     assert len(report['per_action_mm']) == 15
     assert report['mpjpe_mm'] == pytest.approx(np.mean(list(report['per_action_mm'].values())))
     assert report['pa_mpjpe_mm'] == report['mpjpe_mm']  # Protocol #2's error is the aligned one
@@ -217,7 +218,9 @@ def test_protocol_3_run_with_virtual_cameras_and_noise(tmp_path):
 @needs_h36m
 def test_the_real_front_ends_noise_and_pair_accuracies_train_and_evaluate(tmp_path, capsys):
     noise, pairs = NOISE / 'blazepose_full_2d.npz', NOISE / 'blazepose_full_pairs.npy'
-    config = {**TINY, 'data': {**TINY['data'], 'ranking': 'noisy', 'pair_accuracy': str(pairs)},
+    depths = NOISE / 'blazepose_full_depth_mm.npy'
+    config = {**TINY, 'data': {**TINY['data'], 'ranking': 'noisy', 'pair_accuracy': str(pairs),
+                               'depth_error_mm': str(depths)},
               'augmentation': {'front_end_noise': str(noise)}, 'train': {**TINY['train'], 'epochs': 1}}
     config = train_lifter.load_config(write_config(tmp_path, config))
     with warnings.catch_warnings():
@@ -230,10 +233,11 @@ def test_the_real_front_ends_noise_and_pair_accuracies_train_and_evaluate(tmp_pa
     assert 0.05 < np.median(offsets) < 0.3
     # Every batch draws afresh.
     rng = np.random.default_rng(0)
-    batches = [training_batch(rng, experiment.real, np.arange(8), 'noisy', 20.0, experiment.pair_accuracy,
+    batches = [training_batch(rng, experiment.real, np.arange(8), 'noisy', 20.0, experiment.ranking_noise,
                               noise_model=experiment.front_end_noise)['joints_2d'] for _ in range(2)]
     assert not np.array_equal(*batches) and not np.array_equal(batches[0], experiment.real.joints_2d[:8])
     assert np.isfinite(checkpoint['history'][0]['eval_mpjpe_mm'])
+    np.testing.assert_array_equal(experiment.ranking_noise.depth_error_mm, np.load(depths))
     # A pixel-unit model is not a front end's noise.
     pixels = tmp_path / 'pixels.npz'
     DetectionNoiseModel(np.ones((16, 1)), np.zeros((16, 1, 2)), np.tile(np.eye(2), (16, 1, 1, 1))).save(pixels)
@@ -241,5 +245,5 @@ def test_the_real_front_ends_noise_and_pair_accuracies_train_and_evaluate(tmp_pa
         front_end_noise_model(pixels)
     assert evaluate_lifter.main(['--checkpoint', str(tmp_path / 'run' / 'checkpoint.pt'), '--data', str(H36M_ROOT),
                                  '--frame-step', '40', '--front-end-noise', str(noise),
-                                 '--pair-accuracy', str(pairs)]) == 0
+                                 '--pair-accuracy', str(pairs), '--depth-error-mm', str(depths)]) == 0
     assert 'MRPE' in capsys.readouterr().out

@@ -3,8 +3,8 @@
 2D inputs are the DETECTED_JOINTS in undistorted normalized image coordinates (x/z, y/z), taken
 from the ground-truth projection or the hourglass detections, or synthesized by virtual cameras
 (DRPose3D 3.3); a front end's noise model (in torso lengths) may be added to any of them.
-Rankings are computed per batch from the camera-frame depths (eq. 1), clean or flipped per pair
-with the ranking network's accuracy.
+Rankings are computed per batch from the camera-frame depths (eq. 1), clean or noisy: each joint's
+depth moved by the ranking source's measured depth error, then each pair flipped with its accuracy.
 """
 import json
 from dataclasses import dataclass
@@ -141,24 +141,58 @@ def load_pair_accuracy(value, size=len(DETECTED_JOINTS)):
     return matrix
 
 
-def ranking_inputs(rng, poses_camera, mode, tie_mm, pair_accuracy=None):
-    """(B, 17, 3) camera-frame poses -> (B, 16, 16) ranking matrices the lifter reads, or None."""
+def load_depth_error(value, size=len(DETECTED_JOINTS)):
+    """A ranking source's per-joint depth error (standard deviation, mm): a number, N numbers, or a
+    .npy file of N (pose3d_eval_real_3d --depth-error-out)."""
+    if isinstance(value, (str, Path)):
+        try:
+            errors = np.asarray(np.load(Path(value)), dtype=np.float64)
+        except (OSError, ValueError) as error:
+            raise ValueError(f'depth error {value}: cannot read {size} values from a .npy file ({error})') from None
+    else:
+        errors = np.full(size, float(value)) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+    if errors.shape != (size,):
+        raise ValueError(f'depth error {value}: expected shape {(size,)}, got {errors.shape}')
+    if not np.all(errors >= 0):  # NaN fails too
+        raise ValueError(f'depth error {value}: standard deviations must be >= 0 mm')
+    return errors
+
+
+@dataclass(frozen=True)
+class RankingNoise:
+    """A ranking source's errors, as the lifter is trained with them: each joint's depth moved by
+    Gaussian noise of its depth_error_mm (errors grow more likely as two joints' depths get closer,
+    as a real ranking source's do), then each pair flipped with probability 1 - pair_accuracy
+    (DRPose3D 3.3's statistical noise: confusions at any distance)."""
+    pair_accuracy: np.ndarray   # (16, 16)
+    depth_error_mm: np.ndarray  # (16,)
+
+    @classmethod
+    def load(cls, pair_accuracy, depth_error_mm=0.0):
+        return cls(load_pair_accuracy(pair_accuracy), load_depth_error(depth_error_mm))
+
+    def rankings(self, rng, depths_mm, tie_mm):
+        """(B, 16) camera-frame depths -> (B, 16, 16) noisy eq. 1 rankings."""
+        if np.any(self.depth_error_mm > 0):  # no draw otherwise: flips alone keep their seeded stream
+            depths_mm = depths_mm + rng.normal(size=np.shape(depths_mm)) * self.depth_error_mm
+        return flip_rankings(rng, ranking_matrix(depths_mm, tie_mm), self.pair_accuracy)
+
+
+def ranking_inputs(rng, poses_camera, mode, tie_mm, noise=None):
+    """(B, 17, 3) camera-frame poses -> (B, 16, 16) ranking matrices the lifter reads, or None;
+    `noise` (a RankingNoise) for mode 'noisy'."""
     if mode not in RANKINGS:
         raise ValueError(f'ranking must be one of {RANKINGS}, got {mode!r}')
     if mode == 'none':
         return None
-    return _ranking_from_clean(rng, ranking_matrix(poses_camera[:, DETECTED_JOINTS, 2], tie_mm),
-                               mode, pair_accuracy)
+    depths = poses_camera[:, DETECTED_JOINTS, 2]
+    return noise.rankings(rng, depths, tie_mm) if mode == 'noisy' else ranking_matrix(depths, tie_mm)
 
 
-def _ranking_from_clean(rng, clean, mode, pair_accuracy):
-    """The lifter's ranking input from the ground-truth matrices `clean` (mode not 'none')."""
-    return flip_rankings(rng, clean, pair_accuracy) if mode == 'noisy' else clean
-
-
-def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mirror=False, noise_model=None):
-    """Arrays for one batch: inputs, targets, (with mirror) random left-right mirroring and (with a
-    torso-unit noise_model) the front end's 2D noise, drawn afresh for every batch."""
+def training_batch(rng, frames, indices, ranking, tie_mm, noise=None, mirror=False, noise_model=None):
+    """Arrays for one batch: inputs, targets, (with mirror) random left-right mirroring, the ranking
+    input (with `noise`, a RankingNoise, for 'noisy') and (with a torso-unit noise_model) the front
+    end's 2D noise, drawn afresh for every batch."""
     joints_2d = frames.joints_2d[indices].copy()
     poses = frames.poses_camera[indices].copy()
     if mirror:
@@ -168,14 +202,11 @@ def training_batch(rng, frames, indices, ranking, tie_mm, pair_accuracy=None, mi
         poses[flip] = poses[flip][:, FLIP_PERMUTATION] * np.float32([-1, 1, 1])
     if noise_model is not None:
         joints_2d = add_front_end_noise(rng, joints_2d, noise_model)
-    if ranking not in RANKINGS:
-        raise ValueError(f'ranking must be one of {RANKINGS}, got {ranking!r}')
     depths = poses[:, DETECTED_JOINTS, 2]
-    clean = ranking_matrix(depths, tie_mm)
     return {
         'joints_2d': joints_2d,
         'poses': poses,
-        'ranking': None if ranking == 'none' else _ranking_from_clean(rng, clean, ranking, pair_accuracy),
-        'ranking_target': clean,
+        'ranking': ranking_inputs(rng, poses, ranking, tie_mm, noise),
+        'ranking_target': ranking_matrix(depths, tie_mm),
         'coarse_depth': coarse_depth_target(depths).astype(np.float32),
     }

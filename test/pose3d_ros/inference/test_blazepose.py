@@ -330,6 +330,7 @@ def test_the_ranking_comes_from_the_world_depths(same_name_regressor):
     scale = 20.0 / np.log(0.6 / 0.4)  # the 20 mm tie band maps to P = 0.5 +- 0.1
     behind_mm = 1000.0 * (landmark['r_ankle'] - landmark['l_hip']) / 32
     assert person.probabilities[r_foot, l_hip] == pytest.approx(1 / (1 + np.exp(-behind_mm / scale)), abs=1e-5)
+    assert person.depths_mm[r_foot] - person.depths_mm[l_hip] == pytest.approx(behind_mm, abs=1e-3)
 
 
 def test_sides_exchanged_between_frames_are_told_from_motion():

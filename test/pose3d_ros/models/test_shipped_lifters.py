@@ -19,10 +19,11 @@ NOISE = Path(__file__).resolve().parents[3] / 'training' / 'noise'
 # | `lifter_dpnet.pt` | 1 | detections | noisy | 9 | 58.8 | 47.3 | 185.9 |  in the "Shipped checkpoints"
 # table (MPJPE, PA-MPJPE, MRPE);
 # 2D `ground_truth+<model>` adds training/noise/<model>.npz, ranking `noisy:<file>` flips with
-# training/noise/<file>.npy's per-pair accuracies.
+# training/noise/<file>.npy's per-pair accuracies (or `noisy:<accuracy>` with one for all pairs),
+# `noisy:<pairs>+<file>` first moves the depths by training/noise/<file>.npy's per-joint errors.
 ROW = re.compile(r'^\| `(lifter_\w+\.pt)` \| ([123]) \| (ground_truth|detections)(?:\+(\w+))? \| '
-                 r'(none|ground_truth|noisy)(?::(\w+))? \| ([\d ]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|',
-                 re.MULTILINE)
+                 r'(none|ground_truth|noisy)(?::([\w.]+))?(?:\+(\w+))? \| ([\d ]+) \| ([\d.]+) \| ([\d.]+) \| '
+                 r'([\d.]+) \|', re.MULTILINE)
 ROWS = ROW.findall(RESULTS.read_text())
 
 
@@ -37,15 +38,18 @@ def test_the_default_lifter_and_every_documented_one_loads():
 
 
 @needs_h36m
-@pytest.mark.parametrize('name, protocol, inputs, noise, ranking, pairs, subjects, documented, aligned, mrpe', ROWS)
-def test_evaluation_reproduces_the_documented_error(name, protocol, inputs, noise, ranking, pairs, subjects,
+@pytest.mark.parametrize('name, protocol, inputs, noise, ranking, pairs, depths, subjects, documented, aligned, mrpe',
+                         ROWS)
+def test_evaluation_reproduces_the_documented_error(name, protocol, inputs, noise, ranking, pairs, depths, subjects,
                                                     documented, aligned, mrpe, tmp_path):
     report = tmp_path / 'report.json'
     arguments = ['--checkpoint', str(WEIGHTS_DIR / name), '--data', str(H36M_ROOT), '--protocol', protocol,
                  '--inputs-2d', inputs, '--ranking', ranking, '--subjects', *subjects.split(),
                  '--json', str(report)]
     arguments += ['--front-end-noise', str(NOISE / f'{noise}.npz')] if noise else []
-    arguments += ['--pair-accuracy', str(NOISE / f'{pairs}.npy')] if pairs else []
+    if pairs:
+        arguments += ['--pair-accuracy', pairs if re.fullmatch(r'[\d.]+', pairs) else str(NOISE / f'{pairs}.npy')]
+    arguments += ['--depth-error-mm', str(NOISE / f'{depths}.npy')] if depths else []
     assert evaluate_lifter.main(arguments) == 0
     result = json.loads(report.read_text())
     assert result['mpjpe_mm'] == pytest.approx(float(documented), abs=0.06)

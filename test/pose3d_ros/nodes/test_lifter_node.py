@@ -184,7 +184,7 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
         assert skeleton.root_relative and skeleton.root_known
         covariance = np.array(skeleton.root_covariance).reshape(3, 3)
         assert np.allclose(covariance, covariance.T) and np.all(np.linalg.eigvalsh(covariance) > 0)
-        assert skeleton.model == 'dpnet:lifter_dpnet.pt'
+        assert skeleton.model == 'dpnet:lifter_dpnet_depth_noise.pt'
         person = messages.skeleton_from_msg(skeleton)
         assert person.joint_indices.tolist() == list(range(NUM_JOINTS)) and np.all(person.confidence == 1.0)
         np.testing.assert_allclose(person.positions[0], 0.0, atol=1e-9)
@@ -232,7 +232,7 @@ def test_replay_to_lifter_skeletons_markers_and_diagnostics(probe, start_process
     assert values['people per frame (mean)'] == '1.00'
     assert 0.0 < float(values['lifter latency median (ms per person)']) < 500.0
     assert (values['backend'], values['precision'], values['camera_info']) == ('pytorch', 'fp32', 'valid')
-    assert values['model'] == 'dpnet:lifter_dpnet.pt' and int(values['messages rejected']) == 0
+    assert values['model'] == 'dpnet:lifter_dpnet_depth_noise.pt' and int(values['messages rejected']) == 0
     assert int(values['people rejected']) == 0
     replay.kill()
 

@@ -10,8 +10,8 @@ from pose3d_ros.ranking import TIE
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, PARENTS
 from training.augmentation import fit_detection_noise
 from training.datasets.h36m import load_h36m
-from training.datasets.lifting import (detection_residuals, lifting_frames, load_pair_accuracy,
-                                       ranking_inputs, training_batch, virtual_camera_frames)
+from training.datasets.lifting import (RankingNoise, detection_residuals, lifting_frames, load_depth_error,
+                                       load_pair_accuracy, ranking_inputs, training_batch, virtual_camera_frames)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
@@ -92,11 +92,43 @@ def test_ranking_inputs_by_source():
     poses = rng.normal(0, 300, (500, 17, 3)) + [0, 0, 5000]
     assert ranking_inputs(rng, poses, 'none', 20.0) is None
     clean = ranking_inputs(rng, poses, 'ground_truth', 20.0)
-    noisy = ranking_inputs(rng, poses, 'noisy', 20.0, load_pair_accuracy(0.91))
+    noisy = ranking_inputs(rng, poses, 'noisy', 20.0, RankingNoise.load(0.91))
     untied = np.triu(clean != TIE, 1)
     assert np.mean(noisy[untied] != clean[untied]) == pytest.approx(0.09, abs=0.01)
     with pytest.raises(ValueError, match="ranking must be one of .*'predicted'"):
         ranking_inputs(rng, poses, 'predicted', 20.0)
+
+
+def test_depth_noise_confuses_close_pairs_more_than_far_ones():
+    rng = np.random.default_rng(0)
+    poses = rng.normal(0, 300, (2000, 17, 3)) + [0, 0, 5000]
+    clean = ranking_inputs(rng, poses, 'ground_truth', 20.0)
+    noise = RankingNoise.load(1.0, 100.0)
+    noisy = ranking_inputs(rng, poses, 'noisy', 20.0, noise)
+    depths = poses[:, DETECTED_JOINTS, 2]
+    apart = np.abs(depths[:, :, None] - depths[:, None, :])
+    upper = np.triu(np.ones((16, 16), bool), 1)
+    wrong = noisy != clean
+    close, far = upper & (apart > 20) & (apart < 100), upper & (apart > 400)
+    # Two joints' depth difference errs by N(0, 100 sqrt 2) mm: often within 100 mm, rarely past 400.
+    assert np.mean(wrong[close]) > 0.3 and np.mean(wrong[far]) < 0.01
+    # Without depth noise no normal is drawn: the flips keep the stream they had before it existed.
+    first, second = (ranking_inputs(np.random.default_rng(1), poses, 'noisy', 20.0, noise)
+                     for noise in (RankingNoise.load(0.91), RankingNoise.load(0.91, np.zeros(16))))
+    np.testing.assert_array_equal(first, second)
+
+
+def test_depth_error_from_a_number_or_a_file(tmp_path):
+    assert np.all(load_depth_error(80) == 80.0)
+    np.save(tmp_path / 'depth.npy', np.arange(16.0))
+    np.testing.assert_array_equal(load_depth_error(str(tmp_path / 'depth.npy')), np.arange(16.0))
+    np.save(tmp_path / 'short.npy', np.ones(3))
+    with pytest.raises(ValueError, match=r'short\.npy: expected shape \(16,\), got \(3,\)'):
+        load_depth_error(tmp_path / 'short.npy')
+    with pytest.raises(ValueError, match=r'missing\.npy: cannot read 16 values'):
+        load_depth_error(tmp_path / 'missing.npy')
+    with pytest.raises(ValueError, match=r'depth error -1: standard deviations must be >= 0 mm'):
+        load_depth_error(-1)
 
 
 def test_pair_accuracy_from_a_number_or_a_file(tmp_path):
