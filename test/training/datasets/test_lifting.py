@@ -113,8 +113,8 @@ def test_depth_noise_confuses_close_pairs_more_than_far_ones():
     # Two joints' depth difference errs by N(0, 100 sqrt 2) mm: often within 100 mm, rarely past 400.
     assert np.mean(wrong[close]) > 0.3 and np.mean(wrong[far]) < 0.01
     # Without depth noise no normal is drawn: the flips keep the stream they had before it existed.
-    first, second = (ranking_inputs(np.random.default_rng(1), poses, 'noisy', 20.0, noise)
-                     for noise in (RankingNoise.load(0.91), RankingNoise.load(0.91, np.zeros(16))))
+    first, second = (ranking_inputs(np.random.default_rng(1), poses, 'noisy', 20.0, flips_only)
+                     for flips_only in (RankingNoise.load(0.91), RankingNoise.load(0.91, np.zeros(16))))
     np.testing.assert_array_equal(first, second)
 
 
