@@ -119,22 +119,30 @@ def detection_residuals(sequences, frame_step=1):
                            for sequence in sequences])
 
 
+def _numbers(value, shape, what):
+    """One number for every entry, an array, or a .npy / .json file -> a float64 array of `shape`;
+    ValueError naming `what` and the value or file."""
+    if isinstance(value, (str, Path)):
+        path = Path(value)
+        try:
+            array = np.asarray(np.load(path) if path.suffix == '.npy' else json.loads(path.read_text()),
+                               dtype=np.float64)
+        except (OSError, ValueError) as error:
+            raise ValueError(f'{what} {path}: cannot read {int(np.prod(shape))} values ({error})') from None
+    else:
+        array = np.full(shape, float(value)) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+    if array.shape != shape:
+        raise ValueError(f'{what} {value}: expected shape {shape}, got {array.shape}')
+    return array
+
+
 def load_pair_accuracy(value, size=len(DETECTED_JOINTS)):
     """A per-pair ranking accuracy: a number in [0, 1], or a .npy / .json file with an N x N matrix.
 
     Pairs a measurement never saw untied (NaN) get 1: a synthesized tie is never flipped anyway.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        matrix = np.full((size, size), float(value))
-    else:
-        path = Path(value)
-        try:
-            matrix = (np.load(path) if path.suffix == '.npy'
-                      else np.asarray(json.loads(path.read_text()), dtype=np.float64))
-        except (OSError, ValueError) as error:
-            raise ValueError(f'pair accuracy {path}: cannot read an N x N matrix ({error})') from None
-        if matrix.shape != (size, size):
-            raise ValueError(f'pair accuracy {path}: expected shape {(size, size)}, got {matrix.shape}')
+    matrix = _numbers(value, (size, size), 'pair accuracy')
+    if isinstance(value, (str, Path)):
         matrix = np.where(np.isnan(matrix), 1.0, matrix)
     if not np.all((matrix >= 0) & (matrix <= 1)):
         raise ValueError(f'pair accuracy {value}: values must lie in [0, 1]')
@@ -144,15 +152,7 @@ def load_pair_accuracy(value, size=len(DETECTED_JOINTS)):
 def load_depth_error(value, size=len(DETECTED_JOINTS)):
     """A ranking source's per-joint depth error (standard deviation, mm): a number, N numbers, or a
     .npy file of N (pose3d_eval_real_3d --depth-error-out)."""
-    if isinstance(value, (str, Path)):
-        try:
-            errors = np.asarray(np.load(Path(value)), dtype=np.float64)
-        except (OSError, ValueError) as error:
-            raise ValueError(f'depth error {value}: cannot read {size} values from a .npy file ({error})') from None
-    else:
-        errors = np.full(size, float(value)) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
-    if errors.shape != (size,):
-        raise ValueError(f'depth error {value}: expected shape {(size,)}, got {errors.shape}')
+    errors = _numbers(value, (size,), 'depth error')
     if not np.all(errors >= 0):  # NaN fails too
         raise ValueError(f'depth error {value}: standard deviations must be >= 0 mm')
     return errors
@@ -203,10 +203,11 @@ def training_batch(rng, frames, indices, ranking, tie_mm, noise=None, mirror=Fal
     if noise_model is not None:
         joints_2d = add_front_end_noise(rng, joints_2d, noise_model)
     depths = poses[:, DETECTED_JOINTS, 2]
+    clean = ranking_matrix(depths, tie_mm)
     return {
         'joints_2d': joints_2d,
         'poses': poses,
-        'ranking': ranking_inputs(rng, poses, ranking, tie_mm, noise),
-        'ranking_target': ranking_matrix(depths, tie_mm),
+        'ranking': clean if ranking == 'ground_truth' else ranking_inputs(rng, poses, ranking, tie_mm, noise),
+        'ranking_target': clean,
         'coarse_depth': coarse_depth_target(depths).astype(np.float32),
     }
