@@ -18,7 +18,8 @@ size (a 2 x 2 mosaic of 1080 x 1920), so four real people of half the height are
 
 With --drpose3d, the papers' front end (--hourglass and --prcnn, default the shipped ones,
 behind BlazePose's person detector, as the camera node runs it) + the same lifter is timed on the
-one-person clip too, --rounds times, without a MediaPipe counterpart (--landmark-models may then
+one-person clip too, --rounds times with PRCNN's flip test (the default) and without, alternating,
+without a MediaPipe counterpart (--landmark-models may then
 be empty: `--landmark-models --drpose3d` needs no MediaPipe venv).
 
 The two alternate for --rounds rounds (this VM's speed drifts by tens of percent over minutes:
@@ -140,14 +141,20 @@ def main(argv=None):
             project_ms, people = time_project(pipeline, four_people, args)
             results['rows'][f'project {model}, 4 people (mosaic)'] = {**summary(project_ms),
                                                                        'people_mean': float(people.mean())}
-    if args.drpose3d:
-        pipeline = build_pipeline('drpose3d', lifter=DEFAULT_LIFTER, hourglass=args.hourglass, prcnn=args.prcnn,
-                                  backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
-                                  person_detector=True)
-        project_ms, people = map(np.concatenate, zip(*(time_project(pipeline, one_person, args)
-                                                       for _ in range(args.rounds))))
-        results['rows']['project drpose3d, 1 person'] = {**summary(project_ms), 'people_mean': float(people.mean()),
-                                                         'hourglass': args.hourglass, 'prcnn': args.prcnn}
+    if args.drpose3d:  # with PRCNN's flip test (the default) and without, alternating
+        pipelines = {name: build_pipeline('drpose3d', lifter=DEFAULT_LIFTER, hourglass=args.hourglass, prcnn=args.prcnn,
+                                          backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
+                                          person_detector=True, prcnn_flip_test=flip)
+                     for name, flip in (('project drpose3d, 1 person', True),
+                                        ('project drpose3d no flip test, 1 person', False))}
+        rounds = {name: [] for name in pipelines}
+        for _ in range(args.rounds):
+            for name, pipeline in pipelines.items():
+                rounds[name].append(time_project(pipeline, one_person, args))
+        for name, timed in rounds.items():
+            project_ms, people = map(np.concatenate, zip(*timed))
+            results['rows'][name] = {**summary(project_ms), 'people_mean': float(people.mean()),
+                                     'hourglass': args.hourglass, 'prcnn': args.prcnn}
     print(f'{results["frames"]}; project: ONNX Runtime, {args.threads} threads; MediaPipe 0.10.14, one core')
     print(f'{"":<36} {"median ms":>10} {"p10-p90 ms":>14} {"FPS":>6} {"people":>7}')
     for name, row in results['rows'].items():

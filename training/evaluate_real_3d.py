@@ -140,10 +140,11 @@ class PRCNNScorer:
     """PRCNN on a person the front end found: the crop around their joints PRCNN learned people
     in (PersonTracker's box), heatmaps from a hourglass backend or (hourglass None) HeatmapsAtJoints."""
 
-    def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0, tie_band=0.1):
+    def __init__(self, prcnn, hourglass=None, input_size=None, sigma=1.0, tie_band=0.1, flip_test=True):
         input_size = input_size or prcnn.input_shapes['image'][-1]
         self.heatmaps = HeatmapsAtJoints(input_size, sigma) if hourglass is None else None
-        self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size, tie_band=tie_band)
+        self.front_end = DRPose3DFrontEnd(hourglass or self.heatmaps, prcnn, input_size, tie_band=tie_band,
+                                          flip_test=flip_test)
 
     def probabilities(self, image, person):
         """(H, W, 3) RGB frame and the front end's Person2D -> PRCNN's (16, 16) P_ij, all 0.5 (every
@@ -167,12 +168,13 @@ def front_end_name(args):
     if args.front_end == 'blazepose':
         return f'blazepose ({args.landmark_model})'
     return (f'drpose3d (hourglass {Path(args.hourglass or DEFAULT_HOURGLASS).name}, '
-            f'prcnn {Path(args.prcnn or DEFAULT_PRCNN).name}, tie band {args.tie_band:g})')
+            f'prcnn {Path(args.prcnn or DEFAULT_PRCNN).name}, tie band {args.tie_band:g}'
+            f'{", flip test" if args.prcnn_flip_test else ""})')
 
 
 def prcnn_scorer(args):
-    """The PRCNNScorer of --prcnn [--hourglass] on args.backend (tie band args.tie_band), or None
-    without --prcnn."""
+    """The PRCNNScorer of --prcnn [--hourglass] on args.backend (tie band args.tie_band, flip test
+    args.prcnn_flip_test), or None without --prcnn."""
     if not args.prcnn:
         return None
     import torch
@@ -186,7 +188,7 @@ def prcnn_scorer(args):
     saved = torch.load(args.prcnn, map_location='cpu', weights_only=True)
     sigma = saved.get('config', DEFAULTS)['data']['heatmap_sigma']
     return PRCNNScorer(network('prcnn', args.prcnn), args.hourglass and network('hourglass', args.hourglass),
-                       saved['input_size'], sigma, args.tie_band)
+                       saved['input_size'], sigma, args.tie_band, args.prcnn_flip_test)
 
 
 def pose_errors(predicted, reference):
@@ -225,7 +227,8 @@ def evaluate(args):
     if args.front_end == 'drpose3d':
         pipeline = build_pipeline('drpose3d', hourglass=args.hourglass or DEFAULT_HOURGLASS,
                                   prcnn=args.prcnn or DEFAULT_PRCNN, backend=args.backend, threads=args.threads,
-                                  cache_dir=args.cache_dir, tie_band=args.tie_band, person_detector=True)
+                                  cache_dir=args.cache_dir, tie_band=args.tie_band, person_detector=True,
+                                  prcnn_flip_test=args.prcnn_flip_test)
     else:
         pipeline = front_end(args.landmark_model)
     lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
@@ -351,6 +354,9 @@ def main(argv=None):
                         help='the blazepose front end\'s landmark model')
     parser.add_argument('--tie-band', type=float, default=0.1,
                         help="the drpose3d front end's (and --prcnn's) tie band: P_ij within it of 0.5 is a tie")
+    parser.add_argument('--prcnn-flip-test', action=argparse.BooleanOptionalAction, default=True,
+                        help="average PRCNN's scores with its scores on the mirrored crop, as the drpose3d "
+                             "front end does by default (its prcnn_flip_test)")
     parser.add_argument('--reference-landmark-model', default='heavy', choices=('lite', 'full', 'heavy'))
     parser.add_argument('--lifter', nargs='+', default=[str(DEFAULT_LIFTER)], help='lifter checkpoints to score')
     parser.add_argument('--pair-margin-mm', type=float, default=100.0)

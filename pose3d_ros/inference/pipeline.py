@@ -99,14 +99,15 @@ class PosePipeline:
 def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=None, landmark_model='full',
                    backend='onnxruntime', precision='fp32', device='cpu', threads=None,
                    cache_dir=DEFAULT_CACHE_DIR, tie_band=0.1, settings=None, tracker=None, joint_regressor=None,
-                   bundle=None, person_detector=False):
+                   bundle=None, person_detector=False, prcnn_flip_test=True):
     """A PosePipeline, every network on the same backend kind.
 
     blazepose: the fetched BlazePose detector and `landmark_model` (lite, full, heavy) from
     cache_dir/blazepose, `settings` (blazepose.FrontEndSettings) and `joint_regressor` (a file;
     default the shipped one). drpose3d: the `hourglass` and `prcnn` checkpoints and `tracker`;
     with `person_detector`, BlazePose's detector (its views and score from `settings`) finds the
-    person to crop every frame. bundle: a model bundle
+    person to crop every frame; `prcnn_flip_test` averages PRCNN's scores with its scores on the
+    mirrored crop (drpose3d.flip_averaged_scores). bundle: a model bundle
     (pose3d_ros.inference.bundle.Bundle) whose ONNX files the front end runs instead. lifter: a
     lifter checkpoint or OnnxModel (a bundle's), or None for the 2D stages only.
     """
@@ -148,7 +149,7 @@ def build_pipeline(front_end='blazepose', lifter=None, hourglass=None, prcnn=Non
         hourglass_network = network('hourglass', hourglass)
         input_size = hourglass_network.input_shapes['image'][-1]
         stages = DRPose3DFrontEnd(hourglass_network, network('prcnn', prcnn), input_size, tie_band=tie_band,
-                                  tracker=tracker, detector=detector)
+                                  tracker=tracker, detector=detector, flip_test=prcnn_flip_test)
     else:
         raise ValueError(f'front_end must be one of {FRONT_ENDS}, got {front_end!r}')
     # The lifter, a small MLP, is as fast on one thread; its own pool of workers slowed the image

@@ -137,13 +137,15 @@ def front_end_options(front_end, param, bundle=None):
             raise ValueError(f'person_detector is true, and the bundle {bundle.folder} has no blazepose_detector '
                              f'network: export the bundle with pose3d_export_onnx --blazepose full (for its detector) '
                              f'too, or set person_detector false')
-        return (dict(bundle=bundle, tie_band=tie_band, **detector_options(param)),
+        return (dict(bundle=bundle, tie_band=tie_band, prcnn_flip_test=param('prcnn_flip_test'),
+                     **detector_options(param)),
                 f'drpose3d: hourglass:{hourglass.source}, prcnn:{prcnn.source} (bundle {bundle.folder})')
     if front_end == 'drpose3d':
         hourglass = model_file(param('hourglass_checkpoint'), DEFAULT_HOURGLASS, 'hourglass checkpoint',
                                'hourglass_checkpoint')
         prcnn = model_file(param('prcnn_checkpoint'), DEFAULT_PRCNN, 'prcnn checkpoint', 'prcnn_checkpoint')
-        return (dict(hourglass=hourglass, prcnn=prcnn, tie_band=tie_band, **detector_options(param)),
+        return (dict(hourglass=hourglass, prcnn=prcnn, tie_band=tie_band, prcnn_flip_test=param('prcnn_flip_test'),
+                     **detector_options(param)),
                 f'drpose3d: hourglass:{hourglass.name}, prcnn:{prcnn.name}')
     landmark_model = param('landmark_model')
     if landmark_model not in LANDMARK_MODELS:
@@ -201,6 +203,9 @@ class CameraNode(InferenceNode):
         declare(self, 'person_detector', True,
                 'drpose3d: every frame, crop the person BlazePose\'s detector finds (false: the box '
                 'around the previous frame\'s joints, the whole frame until someone is found).' + AT_CONFIGURE)
+        declare(self, 'prcnn_flip_test', True,
+                'drpose3d: average PRCNN\'s depth scores with its scores on the mirrored crop (more pairs '
+                'ranked right on real video, twice PRCNN\'s time).' + AT_CONFIGURE)
         declare(self, 'image_transport', 'raw',
                 'raw: sensor_msgs/Image on `image`; compressed: sensor_msgs/CompressedImage (JPEG, '
                 'PNG) on `image/compressed`.' + AT_CONFIGURE)

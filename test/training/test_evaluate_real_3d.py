@@ -42,7 +42,7 @@ def test_prcnn_reads_the_tracked_crop_and_heatmaps_at_the_front_ends_joints():
     confidence[3] = 0.1  # an unsure joint does not widen the crop, but is drawn
     frame = rng.integers(0, 255, (720, 960, 3), np.uint8)
     prcnn = Recording()
-    scorer = PRCNNScorer(prcnn, input_size=64, sigma=1.0)
+    scorer = PRCNNScorer(prcnn, input_size=64, sigma=1.0, flip_test=False)
     ranking = scorer.ranking(frame, person(joints, confidence))
     np.testing.assert_array_equal(ranking, ranking_matrix(np.arange(16.0), 0.5))  # scores k: k behind all below
     image, heatmaps = prcnn.inputs[0]

@@ -10,9 +10,9 @@ from pose3d_ros.inference.backends import OnnxRuntimeBackend, make_backend
 from pose3d_ros.inference.blazepose import PersonDetector
 from pose3d_ros.inference.networks import cached_onnx
 from pose3d_ros.inference.drpose3d import (DETECTOR_FRAMING, DETECTOR_HOLD_FRAMES, STAGES, TRACKING_MARGIN,
-                                          DRPose3DFrontEnd, PersonTracker)
+                                          DRPose3DFrontEnd, PersonTracker, flip_averaged_scores)
 from pose3d_ros.inference.pipeline import build_pipeline
-from pose3d_ros.skeleton import ROOT
+from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, DETECTED_JOINTS, JOINT_NAMES, ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'nodes'))
 from photos import ANNOTATED_BOX, TWO_PEOPLE_PHOTO, read_rgb  # noqa: E402
@@ -38,7 +38,7 @@ def scores_by_joint_index(image, heatmaps):
 
 def test_joints_come_back_in_image_pixels_and_scores_become_the_ranking():
     box = (np.array([350.0, 290.0]), 260.0)
-    front_end = DRPose3DFrontEnd(HeatmapsAt(box), scores_by_joint_index, SIZE)
+    front_end = DRPose3DFrontEnd(HeatmapsAt(box), scores_by_joint_index, SIZE, flip_test=False)
     image = np.zeros((480, 640, 3), np.uint8)
     (person,) = front_end.people(image, box)
     np.testing.assert_allclose(person.joints_2d, JOINTS_IN_IMAGE, atol=0.05)
@@ -47,6 +47,49 @@ def test_joints_come_back_in_image_pixels_and_scores_become_the_ranking():
     np.testing.assert_allclose(person.crop_box, [350 - 130, 290 - 130, 260, 260])
     with pytest.raises(ValueError, match=r'image must be \(H, W, 3\) uint8 RGB, got float64 \(4, 4\)'):
         front_end.people(np.zeros((4, 4)))
+
+
+# +1 for a left joint, -1 for a right one, 0 for the middle ones
+SIDES = np.array([{'l': 1, 'r': -1}.get(JOINT_NAMES[j][0] if JOINT_NAMES[j][1] == '_' else '', 0)
+                  for j in DETECTED_JOINTS], np.float32)
+
+
+def peak_columns(heatmaps):
+    return heatmaps[0].max(axis=1).argmax(axis=1).astype(np.float32)  # (16,) each channel's peak column
+
+
+def mirror_consistent_prcnn(image, heatmaps):
+    """Depth scores a PRCNN trained with mirrored crops (left and right exchanged) could give: the
+    image's brightness at each joint's peak, and how far right of centre a left joint lies (left of
+    centre a right joint)."""
+    columns = peak_columns(heatmaps)
+    rows = heatmaps[0].max(axis=2).argmax(axis=1)
+    brightness = image[0, 0, rows * 4, columns.astype(int) * 4]
+    return (brightness + SIDES * (columns - (heatmaps.shape[-1] - 1) / 2))[None]
+
+
+def test_flip_test_averages_the_scores_of_the_mirrored_crop_with_its_joints_exchanged():
+    rng = np.random.default_rng(0)
+    # constant over each heatmap pixel's 4 x 4 block, so both views read a peak's brightness alike
+    crop = rng.random((1, 3, SIZE // 4, SIZE // 4), dtype=np.float32).repeat(4, axis=2).repeat(4, axis=3)
+    heatmaps = gaussian_heatmaps(rng.uniform(0, SIZE // 4 - 1, (16, 2)).round(), SIZE // 4, 1.0)[None]
+    calls = []
+
+    def counted(image, heatmaps):
+        calls.append(image)
+        return mirror_consistent_prcnn(image, heatmaps)
+    # A network that is mirror-consistent gives the same scores on the mirrored input, once its
+    # joints are exchanged back: nothing changes (a channel left unexchanged on the way in or out would).
+    np.testing.assert_allclose(flip_averaged_scores(counted, crop, heatmaps), mirror_consistent_prcnn(crop, heatmaps))
+    np.testing.assert_array_equal(calls[1], crop[..., ::-1])
+    # One that is not (here: depth = the column) gets the two views averaged: every joint in the middle.
+    np.testing.assert_allclose(flip_averaged_scores(lambda image, heatmaps: peak_columns(heatmaps)[None], crop,
+                                                    heatmaps), np.full((1, 16), (SIZE // 4 - 1) / 2))
+    box = (np.array([350.0, 290.0]), 260.0)
+    front_end = DRPose3DFrontEnd(HeatmapsAt(box), scores_by_joint_index, SIZE)
+    (person,) = front_end.people(np.zeros((480, 640, 3), np.uint8), box)
+    expected = (np.arange(16) + np.arange(16)[DETECTED_FLIP_PERMUTATION]) / 2  # the mirror's joint names exchanged
+    np.testing.assert_allclose(person.probabilities[15, 0], 1 / (1 + np.exp(expected[0] - expected[15])), rtol=1e-6)
 
 
 def test_low_heatmap_peaks_are_nobody():

@@ -51,7 +51,8 @@ NEW_PARAMETERS = {'front_end': 'blazepose or drpose3d', 'landmark_model': 'lite,
                   'min_presence': 'landmark presence', 'redetect_interval': 'frames between newcomer searches',
                   'detector_turns': 'quarter turns', 'detector_tiles': 'grid',
                   'full_image_fallback': 'whole image', 'joint_regressor': DEFAULT_JOINT_REGRESSOR.name,
-                  'depth_tie_mm': 'eq. 1 epsilon', 'person_detector': "BlazePose's detector finds"}
+                  'depth_tie_mm': 'eq. 1 epsilon', 'person_detector': "BlazePose's detector finds",
+                  'prcnn_flip_test': 'mirrored crop'}
 
 
 class Probe(LifecycleProbe):
