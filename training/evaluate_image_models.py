@@ -70,11 +70,15 @@ def predict_joints(hourglass, images, device):
     return heatmap_to_crop(points, HEATMAP_STRIDE), confidence, heatmaps
 
 
-def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64):
-    """PCKh@0.5 of the hourglass on a RenderedPoses set."""
+def evaluate_hourglass(hourglass, dataset, device='cpu', batch_size=64, heatmaps_out=None):
+    """PCKh@0.5 of the hourglass on a RenderedPoses set; each batch's heatmaps are appended to the
+    list heatmaps_out, if given (PRCNN's input on the same set: evaluate_prcnn's `heatmaps`)."""
     predicted, target, head, inside = [], [], [], []
     for batch in _batches(dataset, batch_size):
-        predicted.append(predict_joints(hourglass, batch['image'], device)[0])
+        joints, _, heatmaps = predict_joints(hourglass, batch['image'], device)
+        predicted.append(joints)
+        if heatmaps_out is not None:
+            heatmaps_out.append(heatmaps)
         joints = batch['joints_2d'].numpy()
         target.append(joints)
         head.append(batch['head_size'].numpy())
@@ -129,15 +133,20 @@ def _named(per_joint):
 
 
 @torch.no_grad()
-def evaluate_prcnn(prcnn, dataset, device='cpu', hourglass=None, batch_size=64):
+def evaluate_prcnn(prcnn, dataset, device='cpu', hourglass=None, batch_size=64, heatmaps=None):
     """Pairwise ranking accuracy of PRCNN on a RenderedPoses set, overall and per pair (untied
-    ground-truth pairs; the prediction is the side of 0.5 that P_ij falls on)."""
+    ground-truth pairs; the prediction is the side of 0.5 that P_ij falls on). It reads the
+    hourglass's heatmaps: `heatmaps`, per batch, where evaluate_hourglass has computed them on the
+    same set with the same batch size, else computed here; without a hourglass, the set's own."""
     predicted, target = [], []
     prcnn.eval()
-    for batch in _batches(dataset, batch_size):
+    for index, batch in enumerate(_batches(dataset, batch_size)):
         images = batch['image'].to(device).float() / 255
-        heatmaps = hourglass.eval()(images)[-1] if hourglass is not None else batch['heatmaps'].to(device)
-        probabilities = torch.sigmoid(pair_logits(prcnn(images, heatmaps))).cpu().numpy()
+        if heatmaps is not None:
+            maps = heatmaps[index]
+        else:
+            maps = hourglass.eval()(images)[-1] if hourglass is not None else batch['heatmaps'].to(device)
+        probabilities = torch.sigmoid(pair_logits(prcnn(images, maps))).cpu().numpy()
         predicted.append(discretize(probabilities, tie_band=0.0))
         target.append(batch['ranking'].numpy())
     target = np.concatenate(target)
@@ -216,8 +225,9 @@ def main(argv=None):
     parser.add_argument('--mpii', help='MPII JSON annotations (images beside it)')
     parser.add_argument('--mpii-figure', help='PNG of the MPII crops with annotated and predicted skeletons')
     parser.add_argument('--lsp', help='LSP Extended joints.mat: PCK@0.2 on its validation split\'s crops')
-    parser.add_argument('--teacher', help='with --lsp and --prcnn: the landmark cache with world landmarks whose '
-                                          'depth ranking PRCNN is scored against on those crops')
+    parser.add_argument('--teacher', nargs='+', help='with --lsp and --prcnn: the landmark cache with world landmarks '
+                                                     '(or several: their mean, an ensemble teacher) whose depth '
+                                                     'ranking PRCNN is scored against on those crops')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-figure', help='PNG of the per-pair ranking accuracy')
@@ -279,8 +289,10 @@ def evaluate_networks_command(args):
                             heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
     subjects = 'S' + ', S'.join(map(str, args.subjects))
     report = {'subjects': args.subjects, 'renders': args.count, 'seed': args.seed, 'input_size': input_size}
+    heatmaps = []  # the hourglass's on the renders, computed once for both evaluations
     if hourglass is not None:
-        report['hourglass'] = {'checkpoint': args.hourglass, **evaluate_hourglass(hourglass, renders, args.device)}
+        report['hourglass'] = {'checkpoint': args.hourglass,
+                               **evaluate_hourglass(hourglass, renders, args.device, heatmaps_out=heatmaps)}
         print(f'hourglass  PCKh@0.5 on {args.count} renders of {subjects}: {report["hourglass"]["pckh"]:.3f}')
         if args.mpii:
             report['mpii'], views = evaluate_mpii(hourglass, args.mpii, input_size, args.device)
@@ -295,7 +307,7 @@ def evaluate_networks_command(args):
                       f'{report[name]["pck"]:.3f}')
     if prcnn is not None:
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
-                           **evaluate_prcnn(prcnn, renders, args.device, hourglass)}
+                           **evaluate_prcnn(prcnn, renders, args.device, hourglass, heatmaps=heatmaps or None)}
         print(f'PRCNN      pairwise ranking accuracy: {report["prcnn"]["ranking_accuracy"]:.3f} '
               f'({report["prcnn"]["pairs"]} untied pairs, heatmaps: {report["prcnn"]["heatmaps"]})')
         if args.pair_figure:

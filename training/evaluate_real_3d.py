@@ -39,7 +39,8 @@ the camera node would, and is compared with the reference in that camera's optic
 - with --prcnn: PRCNN's ranking, scored as the front end's, on the crop PRCNN learned people in
   (the box of the front end's confident joints grown by TRACKING_MARGIN), reading the
   --hourglass's heatmaps, or without one Gaussian heatmaps drawn at the front end's joints (the
-  heatmaps prcnn_lspet.yaml trains PRCNN with, without noise): PRCNN alone, on real video.
+  heatmaps prcnn_lspet.yaml trains PRCNN with, without noise): PRCNN alone, on real video, with the
+  front end's flip test (its scores averaged with the mirrored crop's) unless --no-prcnn-flip-test.
   Discretized with the drpose3d front end's tie band, as the lifter gets it (and, beside it, with
   none: the side of 0.5, as the render and teacher evaluations score PRCNN). --pair-figure draws
   its per-pair accuracies on pairs apart by more than eq. 1's tie band, without a tie band (the

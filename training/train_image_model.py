@@ -87,8 +87,9 @@ DEFAULTS = {
         'photo_colour': 0.3,                  # brightness, contrast, saturation x 1 +- this
         'photo_whole_photo': 0.0,             # probability of framing the whole photo, not the person
         # The BlazePose teacher for joints the photos do not annotate: pose3d_fit_joint_regressor's
-        # landmark cache of the training split (.npz), or None for annotated joints only. PRCNN
-        # on photos needs one with world landmarks of both splits (--world): its depths rank.
+        # landmark cache of the training split (.npz), a list of them (their mean landmarks: an
+        # ensemble teacher), or None for annotated joints only. PRCNN on photos needs ones with
+        # world landmarks of both splits (--world): its depths rank.
         'teacher': None,
         'teacher_weight': 0.5,                # the loss weight of a teacher's joint (annotated: 1)
         # Exchange a training photo's left and right labels where the teacher fits them better
@@ -122,6 +123,10 @@ def load_config(path, overrides=()):
         raise ValueError(f'{path}: data.heatmaps is hourglass but data.hourglass names no checkpoint')
     if not 0 <= data['photo_share'] <= 1:
         raise ValueError(f'{path}: data.photo_share must lie in [0, 1], got {data["photo_share"]!r}')
+    teacher = data['teacher']
+    if not (teacher is None or isinstance(teacher, str)
+            or (isinstance(teacher, list) and teacher and all(isinstance(path, str) for path in teacher))):
+        raise ValueError(f'{path}: data.teacher must be a landmark cache file, a list of them or null, got {teacher!r}')
     if kind == 'prcnn' and data['photo_share'] > 0 and not data['teacher']:
         raise ValueError(f'{path}: data.photo_share is {data["photo_share"]}, but data.teacher names no landmark '
                          f'cache: PRCNN\'s photo rankings come from the teacher\'s depths')
@@ -274,8 +279,8 @@ def datasets(config):
 
 
 def teacher(config, images):
-    """PhotoCrops' teacher arguments for `images` from data.teacher's landmark cache (for PRCNN with
-    its depths); none without data.teacher."""
+    """PhotoCrops' teacher arguments for `images` from data.teacher's landmark cache or caches (for
+    PRCNN with its depths); none without data.teacher."""
     return teacher_arguments(config['data']['teacher'], images, depths=config['model']['type'] == 'prcnn')
 
 

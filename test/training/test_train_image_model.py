@@ -210,6 +210,8 @@ def test_config_errors_name_the_file_and_the_value(tmp_path):
         train_image_model.load_config(config_file(tmp_path, {'data': {'photo_scale': [1.5, 1.0]}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: data\.teacher_weight must lie in \[0, 1\], got -1"):
         train_image_model.load_config(config_file(tmp_path, {'data': {'teacher_weight': -1}}, 'bad.yaml'))
+    with pytest.raises(ValueError, match=r"bad\.yaml: data\.teacher must be a landmark cache file, a list of them or null, got \[\]"):
+        train_image_model.load_config(config_file(tmp_path, {'data': {'teacher': []}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: data\.teacher_sides is true, but data\.teacher names no landmark cache"):
         train_image_model.load_config(config_file(tmp_path, {'data': {'teacher_sides': True}}, 'bad.yaml'))
     with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) \['size'\] in 'data'"):

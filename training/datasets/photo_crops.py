@@ -15,11 +15,12 @@ worker count. Without `count`, item i is photo i (the fixed evaluation sets), el
 
 For PRCNN, photos carry no depth: its ranking targets come from the teacher's per-joint depths
 (teacher_depths: BlazePose's world landmarks through the same joint regressor, as the blazepose
-front end ranks), by eq. 1 with ties within tie_mm; a pair with a joint the teacher lacks (nobody
+front end ranks; with several landmark caches, their mean: teacher_landmarks), by eq. 1 with ties within tie_mm; a pair with a joint the teacher lacks (nobody
 found, a person disagreeing with the annotation, or that joint itself off its annotation) weighs 0.
 A flip renames the joints, so the depths follow the left/right swap.
 """
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -116,20 +117,30 @@ def teacher_depths(images, teacher, landmarks, regressor):
     return np.where(known, depths, np.nan)
 
 
-def sided_by_teacher_cache(images, path):
-    """sided_by_teacher with the landmarks of pose3d_fit_joint_regressor's landmark cache `path`
-    and the shipped joint regressor."""
-    return sided_by_teacher(images, read_landmark_cache(path, images, PIXEL_FIELDS)[..., :2], JointRegressor())
+def teacher_landmarks(paths, images, fields=PIXEL_FIELDS):
+    """The teacher's (N, 33, F) landmark values of `images`: pose3d_fit_joint_regressor's landmark
+    cache `paths`, or the mean of several caches (an ensemble of landmark models, e.g. BlazePose
+    full and heavy) over those that found someone in each photo; NaN where none did."""
+    caches = np.stack([read_landmark_cache(path, images, fields)
+                       for path in ([paths] if isinstance(paths, (str, Path)) else paths)])
+    found = np.isfinite(caches)
+    count = found.sum(axis=0)
+    return np.where(count > 0, np.where(found, caches, 0.0).sum(axis=0) / np.maximum(count, 1), np.nan)
 
 
-def teacher_arguments(path, images, depths=False):
-    """PhotoCrops' teacher arguments for `images` from pose3d_fit_joint_regressor's landmark cache
-    `path` (None: none) and the shipped joint regressor: {'teacher': teacher_joints} [with depths
-    (a cache with world landmarks): 'depths': teacher_depths]."""
-    if not path:
+def sided_by_teacher_cache(images, paths):
+    """sided_by_teacher with the teacher_landmarks of `paths` and the shipped joint regressor."""
+    return sided_by_teacher(images, teacher_landmarks(paths, images)[..., :2], JointRegressor())
+
+
+def teacher_arguments(paths, images, depths=False):
+    """PhotoCrops' teacher arguments for `images` from the teacher_landmarks of `paths` (None: no
+    teacher) and the shipped joint regressor: {'teacher': teacher_joints} [with depths (caches
+    with world landmarks): 'depths': teacher_depths]."""
+    if not paths:
         return {}
     regressor = JointRegressor()
-    landmarks = read_landmark_cache(path, images, WORLD_FIELDS if depths else PIXEL_FIELDS)
+    landmarks = teacher_landmarks(paths, images, WORLD_FIELDS if depths else PIXEL_FIELDS)
     arguments = {'teacher': teacher_joints(images, landmarks[..., :2], regressor)}
     if depths:
         arguments['depths'] = teacher_depths(images, arguments['teacher'], landmarks, regressor)

@@ -9,9 +9,10 @@ import torch
 from pose3d_ros.heatmaps import HEATMAP_STRIDE, decode_heatmaps, heatmap_to_crop
 from pose3d_ros.ranking import BEHIND, FRONT, ranking_matrix
 from pose3d_ros.skeleton import DETECTED_FLIP_PERMUTATION, LSP_FLIP_PERMUTATION, LSP_JOINT_NAMES, LSP_TO_DETECTED
+from training.datasets.keypoints import AnnotatedImage, AnnotatedPerson
 from training.datasets.photo_crops import (WHOLE_PHOTO, Augmentation, Mixture, PhotoCrops, sided_by_teacher,
-                                           teacher_depths, teacher_joints)
-from training.fit_joint_regressor import WORLD_FIELDS
+                                           teacher_depths, teacher_joints, teacher_landmarks)
+from training.fit_joint_regressor import WORLD_FIELDS, landmark_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from photo_samples import DETECTED, FACING, LSP, marker_colour, photo  # noqa: E402
@@ -186,6 +187,23 @@ def test_the_teachers_depths_rank_photo_crops_and_a_flip_swaps_left_and_right(tm
     assert mirrored['ranking'][DETECTED['l_foot'], DETECTED['r_foot']] == FRONT
     with pytest.raises(ValueError, match=r'depths must have shape \(1, 16\), got \(3, 16\)'):
         PhotoCrops([image], size=64, depths=depths)
+
+
+def test_several_landmark_caches_teach_their_mean_where_they_found_someone(tmp_path):
+    images = [AnnotatedImage(tmp_path / f'im{k:05d}.jpg', [AnnotatedPerson(np.zeros((14, 2)), np.ones(14, bool))])
+              for k in range(3)]
+    for image in images:
+        image.read_image = lambda: np.zeros((4, 4, 3), np.uint8)
+    found = {'full': [1.0, 2.0, None], 'heavy': [3.0, None, None]}  # per photo: every value, or nobody
+    for model, values in found.items():
+        answers = iter(values)
+        landmark_cache(images, model, tmp_path, lambda rgb: [] if (value := next(answers)) is None
+                       else [np.full((33, len(WORLD_FIELDS)), value)], WORLD_FIELDS)
+    paths = [str(tmp_path / f'landmarks-{model}.npz') for model in found]
+    mean = teacher_landmarks(paths, images, WORLD_FIELDS)
+    assert mean.shape == (3, 33, len(WORLD_FIELDS))
+    np.testing.assert_array_equal(mean[:, 0, 0], [2.0, 2.0, np.nan])  # both; only full; neither
+    np.testing.assert_array_equal(teacher_landmarks(paths[0], images), teacher_landmarks(paths[:1], images))
 
 
 def test_items_are_fixed_by_seed_epoch_and_index(tmp_path):
