@@ -19,8 +19,8 @@ size (a 2 x 2 mosaic of 1080 x 1920), so four real people of half the height are
 With --drpose3d, the papers' front end (--hourglass and --prcnn, default the shipped ones,
 behind BlazePose's person detector, as the camera node runs it) + the same lifter is timed on the
 one-person clip too, --rounds times with PRCNN's flip test (the default) and without, alternating,
-without a MediaPipe counterpart (--landmark-models may then
-be empty: `--landmark-models --drpose3d` needs no MediaPipe venv).
+without a MediaPipe counterpart (--landmark-models may then be empty: `--landmark-models
+--drpose3d` needs no MediaPipe venv).
 
 The two alternate for --rounds rounds (this VM's speed drifts by tens of percent over minutes:
 alternating keeps the drift out of the ratio); the table gives, over all rounds' frames, the

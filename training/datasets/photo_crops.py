@@ -15,8 +15,9 @@ worker count. Without `count`, item i is photo i (the fixed evaluation sets), el
 
 For PRCNN, photos carry no depth: its ranking targets come from the teacher's per-joint depths
 (teacher_depths: BlazePose's world landmarks through the same joint regressor, as the blazepose
-front end ranks; with several landmark caches, their mean: teacher_landmarks), by eq. 1 with ties within tie_mm; a pair with a joint the teacher lacks (nobody
-found, a person disagreeing with the annotation, or that joint itself off its annotation) weighs 0.
+front end ranks; with several landmark caches, their mean: teacher_landmarks), by eq. 1 with ties
+within tie_mm; a pair with a joint the teacher lacks (nobody found, a person disagreeing with the
+annotation, or that joint itself off its annotation) weighs 0.
 A flip renames the joints, so the depths follow the left/right swap.
 """
 from dataclasses import dataclass, replace
