@@ -289,7 +289,7 @@ def evaluate_networks_command(args):
                             heatmap_sigma=data['heatmap_sigma'], tie_mm=data['tie_mm'])
     subjects = 'S' + ', S'.join(map(str, args.subjects))
     report = {'subjects': args.subjects, 'renders': args.count, 'seed': args.seed, 'input_size': input_size}
-    heatmaps = []  # the hourglass's on the renders, computed once for both evaluations
+    heatmaps = [] if hourglass is not None else None  # the hourglass's on the renders, once for both evaluations
     if hourglass is not None:
         report['hourglass'] = {'checkpoint': args.hourglass,
                                **evaluate_hourglass(hourglass, renders, args.device, heatmaps_out=heatmaps)}
@@ -307,7 +307,7 @@ def evaluate_networks_command(args):
                       f'{report[name]["pck"]:.3f}')
     if prcnn is not None:
         report['prcnn'] = {'checkpoint': args.prcnn, 'heatmaps': 'hourglass' if hourglass else 'ground_truth',
-                           **evaluate_prcnn(prcnn, renders, args.device, hourglass, heatmaps=heatmaps or None)}
+                           **evaluate_prcnn(prcnn, renders, args.device, hourglass, heatmaps=heatmaps)}
         print(f'PRCNN      pairwise ranking accuracy: {report["prcnn"]["ranking_accuracy"]:.3f} '
               f'({report["prcnn"]["pairs"]} untied pairs, heatmaps: {report["prcnn"]["heatmaps"]})')
         if args.pair_figure:
