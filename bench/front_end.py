@@ -16,6 +16,10 @@ Runtime threads. Both time each frame from the decoded RGB array to the result (
 pose), after --warmup frames. Four people: the four cameras' frames side by side, each at half
 size (a 2 x 2 mosaic of 1080 x 1920), so four real people of half the height are in view.
 
+With --landmark-flip-test MODEL..., the project's pipeline with each of those landmark models is
+timed on the one-person clip with the landmark model's flip test (`landmark_flip_test`) and
+without, --rounds times alternating, without a MediaPipe counterpart.
+
 With --drpose3d, the papers' front end (--hourglass and --prcnn, default the shipped ones,
 behind BlazePose's person detector, as the camera node runs it) + the same lifter is timed on the
 one-person clip too, --rounds times with PRCNN's flip test (the default) and without, alternating,
@@ -57,10 +61,10 @@ def mosaic(views):
     return np.vstack([np.hstack(halves[:2]), np.hstack(halves[2:])])
 
 
-def project_pipeline(landmark_model, args):
+def project_pipeline(landmark_model, args, landmark_flip_test=False):
     return build_pipeline('blazepose', lifter=DEFAULT_LIFTER, landmark_model=landmark_model,
                           backend='onnxruntime', threads=args.threads, cache_dir=args.cache_dir,
-                          settings=FrontEndSettings(max_people=4))
+                          settings=FrontEndSettings(max_people=4, landmark_flip_test=landmark_flip_test))
 
 
 def time_project(pipeline, frames, args):
@@ -95,6 +99,19 @@ def time_mediapipe(frames_file, complexity, args, folder):
         return result['process_s'] * 1000, json.loads(str(result['meta']))
 
 
+def time_alternating(pipelines, frames, args):
+    """{row name: pipeline} -> {row name: summary}, each timed on the frames --rounds times, in turn."""
+    rounds = {name: [] for name in pipelines}
+    for _ in range(args.rounds):
+        for name, pipeline in pipelines.items():
+            rounds[name].append(time_project(pipeline, frames, args))
+    rows = {}
+    for name, timed in rounds.items():
+        project_ms, people = map(np.concatenate, zip(*timed))
+        rows[name] = {**summary(project_ms), 'people_mean': float(people.mean())}
+    return rows
+
+
 def summary(times):
     return {'median_ms': float(np.median(times)), 'p10_ms': float(np.percentile(times, 10)),
             'p90_ms': float(np.percentile(times, 90)), 'fps': float(1000 / np.median(times))}
@@ -103,6 +120,8 @@ def summary(times):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--landmark-models', nargs='*', default=['full', 'lite'], choices=list(COMPLEXITY))
+    parser.add_argument('--landmark-flip-test', nargs='+', default=[], choices=list(COMPLEXITY), metavar='MODEL',
+                        help='also time these landmark models with their flip test and without (one person)')
     parser.add_argument('--drpose3d', action='store_true', help='also time the drpose3d front end (one person)')
     parser.add_argument('--hourglass', default=str(DEFAULT_HOURGLASS), help='--drpose3d: hourglass checkpoint')
     parser.add_argument('--prcnn', default=str(DEFAULT_PRCNN), help='--drpose3d: PRCNN checkpoint')
@@ -147,14 +166,12 @@ def main(argv=None):
                                           person_detector=True, prcnn_flip_test=flip)
                      for name, flip in (('project drpose3d, 1 person', True),
                                         ('project drpose3d no flip test, 1 person', False))}
-        rounds = {name: [] for name in pipelines}
-        for _ in range(args.rounds):
-            for name, pipeline in pipelines.items():
-                rounds[name].append(time_project(pipeline, one_person, args))
-        for name, timed in rounds.items():
-            project_ms, people = map(np.concatenate, zip(*timed))
-            results['rows'][name] = {**summary(project_ms), 'people_mean': float(people.mean()),
-                                     'hourglass': args.hourglass, 'prcnn': args.prcnn}
+        for name, row in time_alternating(pipelines, one_person, args).items():
+            results['rows'][name] = {**row, 'hourglass': args.hourglass, 'prcnn': args.prcnn}
+    for model in args.landmark_flip_test:
+        results['rows'].update(time_alternating(
+            {f'project {model}{label}, 1 person': project_pipeline(model, args, landmark_flip_test=flip)
+             for label, flip in ((' flip test', True), ('', False))}, one_person, args))
     print(f'{results["frames"]}; project: ONNX Runtime, {args.threads} threads; MediaPipe 0.10.14, one core')
     print(f'{"":<36} {"median ms":>10} {"p10-p90 ms":>14} {"FPS":>6} {"people":>7}')
     for name, row in results['rows'].items():

@@ -157,10 +157,11 @@ def run(args):
 
     set_process_threads(args.backend, args.threads)
     calibration = calibrated_intrinsics(args.camera_info) if args.camera_info else None
+    settings = FrontEndSettings(max_people=args.max_people, landmark_flip_test=args.landmark_flip_test)
     pipeline = build_pipeline(
         args.front_end, lifter=args.lifter, hourglass=DEFAULT_HOURGLASS,
         prcnn=DEFAULT_PRCNN, landmark_model=args.landmark_model, backend=args.backend,
-        threads=args.threads, cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=args.max_people),
+        threads=args.threads, cache_dir=args.cache_dir, settings=settings,
         person_detector=not args.no_person_detector)
     frames, writer, video_size = [], None, None
     previous_was_video = False
@@ -205,6 +206,8 @@ def main(argv=None):
     parser.add_argument('--landmark-model', default='heavy', choices=LANDMARK_MODELS,
                         help='blazepose landmark model (default %(default)s: offline, the most accurate)')
     parser.add_argument('--max-people', type=int, default=4)
+    parser.add_argument('--landmark-flip-test', action='store_true',
+                        help='blazepose: the landmark model also reads each crop mirrored, the two averaged')
     parser.add_argument('--no-person-detector', action='store_true',
                         help="drpose3d: crop around the previous frame's joints (the whole frame until "
                              "someone is found), not the person BlazePose's detector finds")

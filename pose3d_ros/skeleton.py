@@ -118,6 +118,14 @@ BLAZEPOSE_LANDMARK_NAMES = (
     'l_foot_index', 'r_foot_index',
 )
 BLAZEPOSE_ROI_CENTRE, BLAZEPOSE_ROI_SCALE = 33, 34
+BLAZEPOSE_OUTPUT_LANDMARKS = 39
+# Each of the landmark model's 39 outputs' mirror-image partner (l_ <-> r_, mouth_left <->
+# mouth_right; the midline landmarks, the two ROI points and the unused four stay).
+BLAZEPOSE_FLIP_PERMUTATION = np.array(
+    [BLAZEPOSE_LANDMARK_NAMES.index(name.replace('l_', 'r_', 1) if name.startswith('l_')
+                                    else name.replace('r_', 'l_', 1) if name.startswith('r_')
+                                    else {'mouth_left': 'mouth_right', 'mouth_right': 'mouth_left'}.get(name, name))
+     for name in BLAZEPOSE_LANDMARK_NAMES] + list(range(len(BLAZEPOSE_LANDMARK_NAMES), BLAZEPOSE_OUTPUT_LANDMARKS)))
 
 
 # The canonical joint each LSP joint is: ankles are feet, LSP's neck is MPII's upper neck

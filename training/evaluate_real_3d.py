@@ -212,9 +212,10 @@ def evaluate(args):
     videos = {name: list(read_video_frames(demo / 'videos' / f'{name}.mp4', limit=args.frames)) for name in CAMERA_NAMES}
     cameras = [cameras[name] for name in CAMERA_NAMES]
 
-    def front_end(model):
+    def front_end(model, landmark_flip_test=False):
         return build_pipeline('blazepose', landmark_model=model, backend=args.backend, threads=args.threads,
-                              cache_dir=args.cache_dir, settings=FrontEndSettings(max_people=1))
+                              cache_dir=args.cache_dir,
+                              settings=FrontEndSettings(max_people=1, landmark_flip_test=landmark_flip_test))
 
     reference_pipeline = front_end(args.reference_landmark_model)
     observed = [joints_and_confidence(track_video(reference_pipeline, videos[name], f'reference {name}'))
@@ -231,7 +232,7 @@ def evaluate(args):
                                   cache_dir=args.cache_dir, tie_band=args.tie_band, person_detector=True,
                                   prcnn_flip_test=args.prcnn_flip_test)
     else:
-        pipeline = front_end(args.landmark_model)
+        pipeline = front_end(args.landmark_model, args.landmark_flip_test)
     lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
                for path in args.lifter}
     scorer = prcnn_scorer(args) if args.front_end == 'blazepose' else None
@@ -353,6 +354,8 @@ def main(argv=None):
                              'person detector)')
     parser.add_argument('--landmark-model', default='full', choices=('lite', 'full', 'heavy'),
                         help='the blazepose front end\'s landmark model')
+    parser.add_argument('--landmark-flip-test', action='store_true',
+                        help='the scored blazepose front end also reads each crop mirrored (the reference never does)')
     parser.add_argument('--tie-band', type=float, default=0.1,
                         help="the drpose3d front end's (and --prcnn's) tie band: P_ij within it of 0.5 is a tie")
     parser.add_argument('--prcnn-flip-test', action=argparse.BooleanOptionalAction, default=True,

@@ -202,6 +202,8 @@ def main(argv=None):
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads of the backend')
     parser.add_argument('--limit', type=int, default=None, help='use only the first N training photos')
+    parser.add_argument('--landmark-flip-test', action='store_true',
+                        help='the landmark model also reads each crop mirrored, the two averaged (its own cache file)')
     parser.add_argument('--world', action='store_true',
                         help='cache the world landmarks and visibility too (WORLD_FIELDS), for the validation '
                              'split as well: the PRCNN teacher\'s depths (its own cache file)')
@@ -246,7 +248,7 @@ def fit_command(args):
     photos = images + (load_lsp(args.lsp, split='validation')[:args.limit] if args.world else [])
     fields = WORLD_FIELDS if args.world else PIXEL_FIELDS
     set_process_threads(args.backend, args.threads)
-    settings = FrontEndSettings(static=True)
+    settings = FrontEndSettings(static=True, landmark_flip_test=args.landmark_flip_test)
     pipeline = build_pipeline('blazepose', landmark_model=args.landmark_model, backend=args.backend,
                               threads=args.threads, settings=settings)
     model_files = (model_path('pose_detection.tflite'), model_path(f'pose_landmark_{args.landmark_model}.tflite'))
@@ -260,7 +262,7 @@ def fit_command(args):
 
     started = time.perf_counter()
     front_end = (f'{args.landmark_model}-refine{settings.refine_passes}-turns{"".join(map(str, settings.detector_turns))}'
-                 f'-tiles{settings.detector_tiles}')
+                 f'-tiles{settings.detector_tiles}{"-flip" if settings.landmark_flip_test else ""}')
     key = f'{front_end}{"-world" if args.world else ""}-{key}'
     landmarks = landmark_cache(photos, key, args.cache, detect, fields)[:len(images), :, :2]
     weights, report = fit(landmarks, images)

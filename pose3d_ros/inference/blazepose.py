@@ -288,6 +288,32 @@ def decode_landmarks(outputs, roi):
                      landmarks[:, 4].astype(np.float64), world, roi)
 
 
+_SIDED_LANDMARKS = np.nonzero(skeleton.BLAZEPOSE_FLIP_PERMUTATION[:len(skeleton.BLAZEPOSE_LANDMARK_NAMES)]
+                              != np.arange(len(skeleton.BLAZEPOSE_LANDMARK_NAMES)))[0]
+
+
+def same_sides(points, other):
+    """Whether two (39, 2) landmark sets of one crop name left and right alike: their sided body
+    landmarks lie nearer as labelled than with left and right exchanged (medians). A person seen
+    from behind is sometimes read facing the camera in one view and not in its mirror image; the
+    two then cannot be averaged."""
+    labelled = np.median(np.linalg.norm(points[_SIDED_LANDMARKS] - other[_SIDED_LANDMARKS], axis=-1))
+    exchanged = np.median(np.linalg.norm(
+        points[_SIDED_LANDMARKS] - other[skeleton.BLAZEPOSE_FLIP_PERMUTATION[_SIDED_LANDMARKS]], axis=-1))
+    return labelled <= exchanged
+
+
+def unmirror_landmark_outputs(outputs):
+    """The landmark model's outputs on a horizontally mirrored crop -> the outputs as the crop itself
+    would give them: x mirrored back, left and right landmarks exchanged, heatmaps mirrored back."""
+    landmarks, presence, heatmaps, world = outputs
+    order = skeleton.BLAZEPOSE_FLIP_PERMUTATION
+    landmarks, heatmaps, world = landmarks[:, order].copy(), heatmaps[:, order, :, ::-1], world[:, order].copy()
+    landmarks[..., 0] = LANDMARK_INPUT - landmarks[..., 0]  # the model's pixel edges: column c -> side - 1 - c
+    world[..., 0] = -world[..., 0]
+    return landmarks, presence, heatmaps, world
+
+
 class JointRegressor:
     """BlazePose landmarks -> the project's DETECTED_JOINTS, by the fitted (14, 33) LSP regressor
     composed with skeleton.LSP_TO_DETECTED."""
@@ -396,6 +422,9 @@ class FrontEndSettings:
     # (the detector sometimes takes part of a body, e.g. the legs in a tile, for someone upside
     # down); of two tracks this much inside each other the newer goes.
     duplicate_overlap: float = 0.6
+    # The landmark model also reads each crop mirrored (left and right exchanged back) and the two
+    # outputs are averaged: steadier landmarks and depths at twice the landmark model's time.
+    landmark_flip_test: bool = False
 
 
 class BlazePoseFrontEnd:
@@ -429,9 +458,15 @@ class BlazePoseFrontEnd:
     # -- the landmark model ----------------------------------------------------------------------
 
     def landmarks(self, image, roi):
-        """The landmark model on one ROI -> Landmarks."""
+        """The landmark model on one ROI (and its mirror image, with `landmark_flip_test`: the two
+        outputs averaged) -> Landmarks."""
         crop = warp_crop(image, roi.transform(LANDMARK_INPUT), LANDMARK_INPUT, border='replicate')
-        return decode_landmarks(self.landmark_model(image=network_image(crop)), roi)
+        outputs = self.landmark_model(image=network_image(crop))
+        if self.settings.landmark_flip_test:
+            mirrored = unmirror_landmark_outputs(self.landmark_model(image=network_image(crop[:, ::-1])))
+            if same_sides(outputs[0][0, :, :2], mirrored[0][0, :, :2]):
+                outputs = [(own + other) / 2 for own, other in zip(outputs, mirrored)]
+        return decode_landmarks(outputs, roi)
 
     # -- people ----------------------------------------------------------------------------------
 

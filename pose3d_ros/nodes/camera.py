@@ -155,7 +155,8 @@ def front_end_options(front_end, param, bundle=None):
         max_people=param('max_people'), min_detection_score=param('min_detection_score'),
         min_presence=param('min_presence'), redetect_interval=param('redetect_interval'),
         full_image_fallback=param('full_image_fallback'), depth_tie_mm=param('depth_tie_mm'),
-        detector_turns=detector_turns(param), detector_tiles=param('detector_tiles'))
+        detector_turns=detector_turns(param), detector_tiles=param('detector_tiles'),
+        landmark_flip_test=param('landmark_flip_test'))
     model = f'blazepose: pose_landmark_{landmark_model}.tflite, regressor:{regressor.name}'
     return (dict(landmark_model=landmark_model, settings=settings, joint_regressor=regressor, tie_band=tie_band,
                  bundle=bundle), model + (f' (bundle {bundle.folder})' if bundle is not None else ''))
@@ -196,6 +197,10 @@ class CameraNode(InferenceNode):
         declare(self, 'depth_tie_mm', 20.0,
                 'blazepose: joints closer in depth than this tie in the ranking (eq. 1 epsilon), mm.'
                 + AT_CONFIGURE, 0.1, 1000.0)
+        declare(self, 'landmark_flip_test', False,
+                'blazepose: the landmark model also reads each person\'s crop mirrored and the two are '
+                'averaged (better depth ranking and 3D on real video, twice the landmark model\'s time).'
+                + AT_CONFIGURE)
         declare(self, 'hourglass_checkpoint', '',
                 f'drpose3d: hourglass checkpoint (.pt); empty: the shipped {DEFAULT_HOURGLASS.name}.' + AT_CONFIGURE)
         declare(self, 'prcnn_checkpoint', '',

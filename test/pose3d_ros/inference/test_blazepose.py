@@ -377,3 +377,82 @@ def test_images_that_are_not_rgb_are_refused(same_name_regressor):
     frames, _, _ = front_end(same_name_regressor)
     with pytest.raises(ValueError, match=r'image must be \(H, W, 3\) uint8 RGB, got float64 \(4, 4\)'):
         frames.people(np.zeros((4, 4)))
+
+
+# --- the landmark model's flip test -------------------------------------------------------------
+
+def mirrored_by_name(outputs):
+    """What a landmark model that mirrors perfectly gives on the mirrored crop, built from the
+    landmark names: x -> side - x, l_ <-> r_ and mouth_left <-> mouth_right, heatmap columns
+    reversed, world x negated."""
+    names = list(skeleton.BLAZEPOSE_LANDMARK_NAMES)
+    partner = {'mouth_left': 'mouth_right', 'mouth_right': 'mouth_left'}
+    order = [names.index(partner.get(name, {'l_': 'r_', 'r_': 'l_'}.get(name[:2], name[:2]) + name[2:]))
+             for name in names] + list(range(len(names), 39))
+    landmarks, presence, heatmaps, world = (np.array(output) for output in outputs)
+    landmarks, heatmaps, world = landmarks[:, order], heatmaps[:, order, :, ::-1], world[:, order]
+    landmarks[..., 0] = LANDMARK_INPUT - landmarks[..., 0]
+    world[..., 0] *= -1
+    return landmarks, presence, heatmaps, world
+
+
+class TwoViewLandmarks:
+    """Landmark stand-in with fixed outputs on a crop whose left half is bright and others on its
+    mirror image (the right half bright)."""
+
+    def __init__(self, own, mirrored):
+        self.own, self.mirrored = own, mirrored
+
+    def __call__(self, image):
+        left, right = image[0, 0, :, :LANDMARK_INPUT // 2].mean(), image[0, 0, :, LANDMARK_INPUT // 2:].mean()
+        return self.own if left > right else self.mirrored
+
+
+def random_landmark_outputs(seed):
+    rng = np.random.default_rng(seed)
+    landmarks = np.concatenate([rng.uniform(20, 236, (1, 39, 3)), rng.uniform(0.5, 1, (1, 39, 2))], axis=2)
+    heatmaps = np.full((1, 39, 64, 64), -10.0)
+    cells = np.clip(np.trunc(landmarks[0, :, :2] / 4).astype(int) + rng.integers(-2, 3, (39, 2)), 0, 63)
+    heatmaps[0, np.arange(39), cells[:, 1], cells[:, 0]] = 5.0  # a peak near each: refinement moves them
+    return [landmarks.astype(np.float32), np.array([0.9], np.float32), heatmaps.astype(np.float32),
+            rng.normal(0, 0.3, (1, 39, 3)).astype(np.float32)]
+
+
+def landmarks_with_flip_test(regressor, own, mirrored):
+    frames = BlazePoseFrontEnd(DiscDetector(), TwoViewLandmarks(own, mirrored),
+                               FrontEndSettings(landmark_flip_test=True), regressor)
+    image = np.zeros((LANDMARK_INPUT, LANDMARK_INPUT, 3), np.uint8)
+    image[:, :LANDMARK_INPUT // 2] = 200
+    roi = Roi.whole_image(image.shape)
+    return frames.landmarks(image, roi), roi
+
+
+def test_a_landmark_model_that_mirrors_perfectly_gives_the_same_landmarks_with_the_flip_test(same_name_regressor):
+    own = random_landmark_outputs(0)
+    found, roi = landmarks_with_flip_test(same_name_regressor, own, mirrored_by_name(own))
+    expected = blazepose.decode_landmarks(own, roi)
+    for field in ('points', 'visibility', 'in_frame', 'world'):
+        np.testing.assert_allclose(getattr(found, field), getattr(expected, field), atol=1e-4, err_msg=field)
+    assert found.presence == pytest.approx(expected.presence)
+
+
+def test_the_flip_test_averages_the_two_views_when_they_name_the_sides_alike(same_name_regressor):
+    own, other = random_landmark_outputs(0), random_landmark_outputs(0)
+    other[0][..., :2] += np.float32(3.0)  # the mirror image's view, a little off
+    other[3] += np.float32(0.1)
+    found, roi = landmarks_with_flip_test(same_name_regressor, own, mirrored_by_name(other))
+    average = blazepose.decode_landmarks([(a + b) / 2 for a, b in zip(own, other)], roi)
+    np.testing.assert_allclose(found.world, average.world, atol=1e-5)
+    np.testing.assert_allclose(found.points, average.points, atol=1e-3)
+    assert not np.allclose(found.world, blazepose.decode_landmarks(own, roi).world, atol=1e-3)
+
+
+def test_the_flip_test_keeps_the_crops_own_view_when_the_mirror_image_exchanges_the_sides(same_name_regressor):
+    """A person seen from behind, read facing the camera in the mirror image: averaging would
+    fold the two sides onto the middle."""
+    own = random_landmark_outputs(1)
+    exchanged = mirrored_by_name(own)
+    order = skeleton.BLAZEPOSE_FLIP_PERMUTATION
+    exchanged = [exchanged[0][:, order], exchanged[1], exchanged[2][:, order], exchanged[3][:, order]]
+    found, roi = landmarks_with_flip_test(same_name_regressor, own, exchanged)
+    np.testing.assert_allclose(found.points, blazepose.decode_landmarks(own, roi).points, atol=1e-4)

@@ -52,7 +52,7 @@ NEW_PARAMETERS = {'front_end': 'blazepose or drpose3d', 'landmark_model': 'lite,
                   'detector_turns': 'quarter turns', 'detector_tiles': 'grid',
                   'full_image_fallback': 'whole image', 'joint_regressor': DEFAULT_JOINT_REGRESSOR.name,
                   'depth_tie_mm': 'eq. 1 epsilon', 'person_detector': "BlazePose's detector finds",
-                  'prcnn_flip_test': 'mirrored crop'}
+                  'prcnn_flip_test': 'mirrored crop', 'landmark_flip_test': 'crop mirrored'}
 
 
 class Probe(LifecycleProbe):
