@@ -65,7 +65,8 @@ def evaluate(model, frames, protocol, ranking, tie_mm, ranking_noise=None, seed=
              root=False, body_height_m=0.0):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (the protocol's error, mean over
     actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and,
-    with root, the root position errors (mrpe_mm, its x, y, z parts, frames placed; poses
+    with root, the root position errors (mrpe_mm, its mean absolute x, y, z parts, their signed
+    means root_bias_xyz_mm (placed minus true), frames placed; poses
     rescaled to body_height_m when > 0)."""
     predictions = predict(model, frames, ranking, tie_mm, ranking_noise, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
@@ -74,7 +75,8 @@ def evaluate(model, frames, protocol, ranking, tie_mm, ranking_noise=None, seed=
         offsets = root_errors(predictions, frames, body_height_m)
         found = ~np.isnan(offsets[:, 0])
         placed = {'mrpe_mm': float(np.linalg.norm(offsets[found], axis=1).mean()),
-                  'mrpe_xyz_mm': np.abs(offsets[found]).mean(axis=0).tolist(), 'root_placed_frames': int(found.sum())}
+                  'mrpe_xyz_mm': np.abs(offsets[found]).mean(axis=0).tolist(),
+                  'root_bias_xyz_mm': offsets[found].mean(axis=0).tolist(), 'root_placed_frames': int(found.sum())}
     errors = protocol_error(protocol, predictions, target)
     per_action, average = per_action_mean(errors, frames.actions)
     # The Procrustes-aligned error too, whatever the protocol (VideoPose3D prints #1 and #2 together).
@@ -93,8 +95,9 @@ def format_table(result):
     lines.append(f'{"PA-MPJPE":<14}{result["pa_mpjpe_mm"]:8.1f}   (Procrustes-aligned, Protocol #2\'s error)')
     if 'mrpe_mm' in result:
         x, y, z = result['mrpe_xyz_mm']
-        lines.append(f'{"MRPE":<14}{result["mrpe_mm"]:8.1f}   (x {x:.1f}, y {y:.1f}, z {z:.1f}; '
-                     f'{result["root_placed_frames"]} frames placed)')
+        bias = ' / '.join(f'{value:+.1f}' for value in result['root_bias_xyz_mm'])
+        lines.append(f'{"MRPE":<14}{result["mrpe_mm"]:8.1f}   (x {x:.1f}, y {y:.1f}, z {z:.1f}; placed minus true '
+                     f'on average {bias}; {result["root_placed_frames"]} frames placed)')
     return '\n'.join(lines)
 
 

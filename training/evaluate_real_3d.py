@@ -32,7 +32,8 @@ the camera node would, and is compared with the reference in that camera's optic
   writes it (.npy, mm), the depth noise a lifter's rankings are trained with
   (training/configs/lifter/dpnet_depth_noise.yaml).
 - root position error (MRPE): where pose3d_ros.root places each lifted person (the translation
-  that fits the pose to the 2D joints) against the reference's pelvis, with its x, y, z parts;
+  that fits the pose to the 2D joints) against the reference's pelvis, with its mean absolute x,
+  y, z parts and their signed means (placed minus reference);
   and with --body-height-m, the same with the poses rescaled to that standing height.
 - `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
   joint regressor, the landmark model's answer without a lifter.
@@ -303,7 +304,7 @@ def evaluate(args):
         placed = errors[~np.isnan(errors[:, 0])]
         report['mrpe_mm'][f'{lifter_name}, {height_name}'] = {
             'mrpe': float(np.linalg.norm(placed, axis=1).mean()), 'xyz': np.abs(placed).mean(axis=0).tolist(),
-            'placed': len(placed), 'of': len(errors)}
+            'bias_xyz': placed.mean(axis=0).tolist(), 'placed': len(placed), 'of': len(errors)}
     for name, errors in rows.items():
         if errors:
             limbs, all_joints, rooted = np.mean(errors, axis=0)
@@ -414,8 +415,9 @@ def main(argv=None):
                   f"(tie band {report['prcnn']['tie_band']:g}; 0: {report['prcnn']['ranking_accuracy_tie_band_0'][pairs]:.3f})")
         for name, root in report['mrpe_mm'].items():
             x, y, z = root['xyz']
+            bias = ' / '.join(f'{value:+.1f}' for value in root['bias_xyz'])
             print(f"root position error (MRPE), {name}: {root['mrpe']:.1f} mm (x {x:.1f}, y {y:.1f}, z {z:.1f}; "
-                  f"{root['placed']} of {root['of']} placed)")
+                  f"placed minus reference on average {bias}; {root['placed']} of {root['of']} placed)")
         for key, value in report.items():
             if key.startswith('pa_mpjpe_limbs_mm_per_camera'):
                 print(key.replace('_', ' ') + ': ' + ', '.join(f'{name} {mm:.1f}' for name, mm in value.items()))

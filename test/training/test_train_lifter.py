@@ -118,6 +118,9 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
     report = json.loads(report_path.read_text())
     assert {'protocol', 'subjects', 'inputs', 'ranking', 'mpjpe_mm', 'per_action_mm', 'frames', 'mrpe_mm'} <= set(report)
     assert report['mrpe_mm'] > 0 and report['root_placed_frames'] == report['frames']
+    # the signed means (placed minus true) lie within the mean absolute parts, and not all at 0
+    bias, parts = np.array(report['root_bias_xyz_mm']), np.array(report['mrpe_xyz_mm'])
+    assert np.all(np.abs(bias) <= parts + 1e-9) and np.abs(bias).max() > 0
     assert report['protocol'] == 2 and report['subjects'] == [9] and report['inputs'] == 'ground_truth'
     assert report['ranking'] == {'source': 'noisy', 'tie_mm': 20.0, 'seed': 0, 'pair_accuracy': 0.91,
                                  'depth_error_mm': 0.0}
