@@ -121,10 +121,10 @@ BLAZEPOSE_ROI_CENTRE, BLAZEPOSE_ROI_SCALE = 33, 34
 BLAZEPOSE_OUTPUT_LANDMARKS = 39
 # Each of the landmark model's 39 outputs' mirror-image partner (l_ <-> r_, mouth_left <->
 # mouth_right; the midline landmarks, the two ROI points and the unused four stay).
+_MOUTH_PARTNERS = {'mouth_left': 'mouth_right', 'mouth_right': 'mouth_left'}
+_SIDE_PARTNERS = {'l_': 'r_', 'r_': 'l_'}
 BLAZEPOSE_FLIP_PERMUTATION = np.array(
-    [BLAZEPOSE_LANDMARK_NAMES.index(name.replace('l_', 'r_', 1) if name.startswith('l_')
-                                    else name.replace('r_', 'l_', 1) if name.startswith('r_')
-                                    else {'mouth_left': 'mouth_right', 'mouth_right': 'mouth_left'}.get(name, name))
+    [BLAZEPOSE_LANDMARK_NAMES.index(_MOUTH_PARTNERS.get(name) or _SIDE_PARTNERS.get(name[:2], name[:2]) + name[2:])
      for name in BLAZEPOSE_LANDMARK_NAMES] + list(range(len(BLAZEPOSE_LANDMARK_NAMES), BLAZEPOSE_OUTPUT_LANDMARKS)))
 
 

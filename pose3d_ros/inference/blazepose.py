@@ -309,7 +309,8 @@ def unmirror_landmark_outputs(outputs):
     landmarks, presence, heatmaps, world = outputs
     order = skeleton.BLAZEPOSE_FLIP_PERMUTATION
     landmarks, heatmaps, world = landmarks[:, order].copy(), heatmaps[:, order, :, ::-1], world[:, order].copy()
-    landmarks[..., 0] = LANDMARK_INPUT - landmarks[..., 0]  # the model's pixel edges: column c -> side - 1 - c
+    # pixel column c of the mirror image is column side - 1 - c: x -> side - x in the model's pixel-edge units
+    landmarks[..., 0] = LANDMARK_INPUT - landmarks[..., 0]
     world[..., 0] = -world[..., 0]
     return landmarks, presence, heatmaps, world
 
