@@ -24,8 +24,9 @@ again near where they were within `id_memory_frames` gets their old id back. A t
 joints keep their left and right sides when the landmark model flips them for a few frames
 (`keep_sides`; the 33 landmarks stay as the model gave them). When the detector finds nobody, a
 landmark pass over the whole image (`full_image_fallback`) catches a single person the detector
-misses, such as a small one in an unusual pose. Nobody in view gives an empty list: no joints are
-ever invented.
+misses, such as a small one in an unusual pose. With `landmark_flip_test` the landmark model also
+reads each crop mirrored, and the two views are averaged where they agree on left and right.
+Nobody in view gives an empty list: no joints are ever invented.
 
 The 33 landmarks become the project's joints through a linear joint regressor fitted on real
 photos (pose3d_ros/weights/blazepose_joint_regressor.json, made by `pose3d_fit_joint_regressor`);
