@@ -289,18 +289,21 @@ def decode_landmarks(outputs, roi):
                      landmarks[:, 4].astype(np.float64), world, roi)
 
 
-_SIDED_LANDMARKS = np.nonzero(skeleton.BLAZEPOSE_FLIP_PERMUTATION[:len(skeleton.BLAZEPOSE_LANDMARK_NAMES)]
-                              != np.arange(len(skeleton.BLAZEPOSE_LANDMARK_NAMES)))[0]
+def side_distances(points, other, flip_permutation):
+    """(N, 2) points and other (N, 2) points of the same body -> the median distance between their
+    sided points (those flip_permutation moves) as labelled, and with other's left and right exchanged."""
+    sided = np.nonzero(flip_permutation != np.arange(len(flip_permutation)))[0]
+    labelled = np.median(np.linalg.norm(points[sided] - other[sided], axis=-1))
+    exchanged = np.median(np.linalg.norm(points[sided] - other[flip_permutation[sided]], axis=-1))
+    return labelled, exchanged
 
 
 def same_sides(points, other):
     """Whether two (39, 2) landmark sets of one crop name left and right alike: their sided body
-    landmarks lie nearer as labelled than with left and right exchanged (medians). A person seen
-    from behind is sometimes read facing the camera in one view and not in its mirror image; the
-    two then cannot be averaged."""
-    labelled = np.median(np.linalg.norm(points[_SIDED_LANDMARKS] - other[_SIDED_LANDMARKS], axis=-1))
-    exchanged = np.median(np.linalg.norm(
-        points[_SIDED_LANDMARKS] - other[skeleton.BLAZEPOSE_FLIP_PERMUTATION[_SIDED_LANDMARKS]], axis=-1))
+    landmarks lie nearer as labelled than with left and right exchanged. A person seen from behind
+    is sometimes read facing the camera in one view and not in its mirror image; the two then
+    cannot be averaged."""
+    labelled, exchanged = side_distances(points, other, skeleton.BLAZEPOSE_FLIP_PERMUTATION)
     return labelled <= exchanged
 
 
@@ -376,7 +379,6 @@ SIDE_FLIP_RATIO = 0.5
 # Sides kept against the landmark model for this many frames in a row: the model is taken to be
 # right after all (the track's first frame may have been the flipped one), so no error lasts.
 MAX_KEPT_SIDE_FRAMES = 30
-_SIDED = np.nonzero(skeleton.DETECTED_FLIP_PERMUTATION != np.arange(len(skeleton.DETECTED_JOINTS)))[0]
 
 
 def sides_flipped(joints, previous):
@@ -384,9 +386,7 @@ def sides_flipped(joints, previous):
     sided joints, exchanged, lie under SIDE_FLIP_RATIO of their labelled distance from the previous
     (medians over the joints: a few misplaced ones in a confused frame do not decide). Whole
     bodies only: deciding arms and legs apart locked a half-flipped frame's arms in."""
-    labelled = np.median(np.linalg.norm(joints[_SIDED] - previous[_SIDED], axis=-1))
-    exchanged = np.median(np.linalg.norm(joints[skeleton.DETECTED_FLIP_PERMUTATION][_SIDED] - previous[_SIDED],
-                                         axis=-1))
+    labelled, exchanged = side_distances(previous, joints, skeleton.DETECTED_FLIP_PERMUTATION)
     return exchanged < SIDE_FLIP_RATIO * labelled
 
 
