@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pose3d_ros.root import world_floor_plane
+
 DEFAULT_FIELD_OF_VIEW_DEG = 60.0  # of images without a calibration (pose3d_infer, INT8 calibration)
 # Human3.6M camera ids by camera index 1..4.
 H36M_CAMERA_IDS = {1: '54138969', 2: '55011271', 3: '58860488', 4: '60457274'}
@@ -29,6 +31,10 @@ class Camera:
 
     def project(self, points_camera):
         return project(points_camera, self.focal, self.center, self.radial, self.tangential)
+
+    def floor_plane(self):
+        """Human3.6M's floor (world z = 0, z up) in this camera's optical frame (pose3d_ros.root)."""
+        return world_floor_plane(self.R, self.T[2] / 1000.0)
 
 
 def load_cameras(path):

@@ -1,7 +1,7 @@
 """pose3d_infer: 3D poses of everyone in photos, image folders or videos, without a ROS graph.
 
     pose3d_infer INPUT... [--camera-info FILE] [--json OUT] [--front-end NAME] [--max-people N]
-                 [--video-out FILE]
+                 [--video-out FILE] [--ground-plane A B C D]
 
 INPUT: image files, folders (their images in name order) or video files. Photos are taken one at
 a time (photo mode: detection on each); a video's frames are tracked as the camera node tracks a
@@ -15,6 +15,10 @@ distortion_model: plumb_bob, distortion_coefficients, ...) for every input; it m
 inputs' size. Without it each image gets a pinhole camera with a 60 degree horizontal field of
 view (f = W / (2 tan 30 deg) = 0.866 W pixels), the principal point at the image centre and no
 distortion: the 3D pose's shape barely depends on it, its depth direction does.
+
+--ground-plane A B C D: the floor the people stand on, A x + B y + C z + D = 0 in the camera's
+optical frame (metres, (A, B, C) pointing up; a level camera 1.2 m above the floor: 0 -1 0 1.2),
+which refines how far away each person is (pose3d_ros.root.refine_with_ground).
 
 --json writes
     {"joint_names_2d": [...16 DETECTED_JOINTS...], "joint_names_3d": [...17...],
@@ -44,6 +48,7 @@ from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.images import read_rgb
 from pose3d_ros.inference.pipeline import FRONT_ENDS, LANDMARK_MODELS, build_pipeline
 from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN
+from pose3d_ros.root import floor_plane
 from pose3d_ros.skeleton import DETECTED_BONES, DETECTED_JOINTS, JOINT_NAMES
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -157,6 +162,10 @@ def run(args):
 
     set_process_threads(args.backend, args.threads)
     calibration = calibrated_intrinsics(args.camera_info) if args.camera_info else None
+    try:
+        ground_plane = floor_plane(args.ground_plane) if args.ground_plane else None
+    except ValueError as error:
+        raise InputError(f'--ground-plane: {error}') from error
     settings = FrontEndSettings(max_people=args.max_people, landmark_flip_test=args.landmark_flip_test)
     pipeline = build_pipeline(
         args.front_end, lifter=args.lifter, hourglass=DEFAULT_HOURGLASS,
@@ -177,7 +186,8 @@ def run(args):
         people = pipeline.people(rgb)
         intrinsics = calibration[1] if calibration else default_intrinsics(width, height)
         frames.append({'source': source, 'width': width, 'height': height,
-                       'people': [person_record(p, pipeline.lift(p, **intrinsics)) for p in people]})
+                       'people': [person_record(p, pipeline.lift(p, **intrinsics, ground_plane=ground_plane))
+                                  for p in people]})
         if args.video_out:
             bgr = draw(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), people)
             if writer is None:
@@ -202,6 +212,8 @@ def main(argv=None):
     parser.add_argument('inputs', nargs='+', metavar='INPUT', help='image files, image folders or videos')
     parser.add_argument('--camera-info', help='camera_calibration YAML of the camera (default: 60 degree pinhole)')
     parser.add_argument('--json', help='write the poses here')
+    parser.add_argument('--ground-plane', type=float, nargs=4, metavar=('A', 'B', 'C', 'D'),
+                        help='the floor in the optical frame: A x + B y + C z + D = 0, metres, (A, B, C) up')
     parser.add_argument('--front-end', default='blazepose', choices=FRONT_ENDS)
     parser.add_argument('--landmark-model', default='heavy', choices=LANDMARK_MODELS,
                         help='blazepose landmark model (default %(default)s: offline, the most accurate)')

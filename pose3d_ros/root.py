@@ -13,6 +13,11 @@ Solved by confidence-weighted least squares, iteratively reweighted so that join
 image. The scale of X_j is the lifter's (trained on Human3.6M adults), and T scales with it: a
 person 10 % smaller than the lifter thinks stands 10 % closer. The covariance therefore adds that scale uncertainty along T to the least-squares one;
 where the person's height is known, scale_to_height rescales the pose before solving.
+
+Scaling pose and root together along the view rays leaves the projection unchanged, so anything
+that measures the scale refines the placement: a known floor under the person's feet
+(refine_with_ground, fused with the lifter's scale) or a registered depth image
+(refine_with_depth, which replaces it).
 """
 import numpy as np
 
@@ -144,9 +149,83 @@ def refine_with_depth(pose_m, root, covariance, pixels, confidence, depth_m, min
     if inliers.size < MIN_DEPTH_JOINTS:
         return None
     depth = float(np.median(inliers))
-    scale = depth / root[2]
     spread = max(1.4826 * float(np.median(np.abs(inliers - depth))), 0.01)  # MAD as a std, >= 1 cm
+    return rescaled(pose_m, root, covariance, depth / root[2], spread / depth)
+
+
+def rescaled(pose_m, root, covariance, scale, scale_std):
+    """Pose and root scaled by `scale` along the view rays (the projection unchanged), the
+    covariance's scale part (SCALE_STD along the root, root_position's) replaced by the relative
+    standard deviation scale_std -> (pose, root, covariance)."""
     image_part = covariance - SCALE_STD ** 2 * np.outer(root, root)
     refined_root = scale * root
-    refined_covariance = scale ** 2 * image_part + (spread / depth) ** 2 * np.outer(refined_root, refined_root)
-    return scale * pose_m, refined_root, refined_covariance
+    return scale * pose_m, refined_root, scale ** 2 * image_part + scale_std ** 2 * np.outer(refined_root, refined_root)
+
+
+# A person on a known floor: the lower ankle joint stands about ANKLE_HEIGHT_M above it, give or
+# take ANKLE_HEIGHT_STD_M (a foot lifted in a step, the lifted pose's and the 2D ankles' errors).
+# Both fitted on Human3.6M's training subjects S1, S5-S8 (hourglass detections, placed minus true
+# root depth unbiased at 0.09 m; the spread that placed them best), never on S9 or S11.
+ANKLE_HEIGHT_M = 0.09
+ANKLE_HEIGHT_STD_M = 0.07
+# A floor whose scale lies further than this many standard deviations from the lifter's is not
+# the one the person stands on (stairs, a table, a jump) and is ignored.
+GROUND_GATE_SIGMAS = 3.0
+_ANKLES = [list(DETECTED_JOINTS).index(JOINT_NAMES.index(name)) for name in ('r_foot', 'l_foot')]
+
+
+def floor_plane(values):
+    """A floor plane as given by a user (a, b, c, d: a x + b y + c z + d = 0 in the optical frame,
+    metres, (a, b, c) pointing up) -> (4,) array, or None for all zeros (no floor); ValueError
+    naming the value when it is not 4 finite numbers with a non-zero normal."""
+    plane = np.asarray(values, np.float64)
+    if plane.shape != (4,) or not np.all(np.isfinite(plane)):
+        raise ValueError(f'a floor plane is 4 finite numbers a, b, c, d (a x + b y + c z + d = 0), got {list(values)}')
+    if not plane.any():
+        return None
+    if not np.any(plane[:3]):
+        raise ValueError(f'the floor plane {plane.tolist()} has no normal: a, b, c are all 0')
+    return plane
+
+
+def world_floor_plane(rotation, camera_height_m):
+    """A calibrated camera's floor: the world's z = 0 plane (z up) in its optical frame, from its
+    world -> camera rotation and its centre's height above the floor -> (a, b, c, d), metres."""
+    return np.array([*np.asarray(rotation, np.float64)[:, 2], camera_height_m])
+
+
+def ground_scales(poses_m, roots, confidence, planes):
+    """Batched: how much to scale each placed person along the view rays so that the lower of
+    their confident ankles stands ANKLE_HEIGHT_M above the floor, fused by inverse variance with
+    the lifter's own scale (1 +- SCALE_STD). (F, 17, 3) root-relative poses (m), (F, 3) roots (m),
+    (F, 16) DETECTED_JOINTS confidences, and (F, 4) or (4,) floor planes (a, b, c, d): a x + b y +
+    c z + d = 0 in the optical frame, metres, (a, b, c) pointing up -> (scales (F,), their relative
+    standard deviations (F,)); NaN where the floor tells nothing: no root, no confident ankle, the
+    camera not above the floor or the ankle not below the camera, or a scale outside the gate."""
+    poses_m, roots = np.asarray(poses_m, np.float64), np.asarray(roots, np.float64)
+    planes = np.broadcast_to(np.asarray(planes, np.float64), (len(roots), 4))
+    length = np.linalg.norm(planes[:, :3], axis=1)
+    if not (np.all(np.isfinite(planes)) and np.all(length > 0)):
+        raise ValueError(f'a floor plane needs 4 finite values and a non-zero normal (a, b, c), got {planes[0].tolist()}')
+    up, height = planes[:, :3] / length[:, None], planes[:, 3] / length  # height: the camera's above the floor
+    ankles = poses_m[:, DETECTED_JOINTS[_ANKLES]] + roots[:, None]
+    along_up = np.einsum('fji,fi->fj', ankles, up)
+    along_up[np.asarray(confidence)[:, _ANKLES] < MIN_CONFIDENCE] = np.nan
+    with np.errstate(invalid='ignore', divide='ignore'):
+        lower = np.fmin(along_up[:, 0], along_up[:, 1])
+        floor = (ANKLE_HEIGHT_M - height) / lower
+        floor_std = ANKLE_HEIGHT_STD_M / np.abs(lower)
+        usable = (lower < 0) & (height > ANKLE_HEIGHT_M) & np.isfinite(roots).all(axis=1) & (
+            np.abs(floor - 1) <= GROUND_GATE_SIGMAS * np.hypot(SCALE_STD, floor_std))
+        weight_lifter, weight_floor = SCALE_STD ** -2, floor_std ** -2
+        scales = (weight_lifter + weight_floor * floor) / (weight_lifter + weight_floor)
+        stds = (weight_lifter + weight_floor) ** -0.5
+    return np.where(usable, scales, np.nan), np.where(usable, stds, np.nan)
+
+
+def refine_with_ground(pose_m, root, covariance, confidence, plane):
+    """A placed person refined with the floor they stand on (ground_scales: (17, 3) root-relative
+    pose (m), root (3,), covariance (3, 3), (16,) DETECTED_JOINTS confidences, plane (a, b, c, d))
+    -> (pose, root, covariance), or None when the floor tells nothing."""
+    scales, stds = ground_scales(np.asarray(pose_m)[None], np.asarray(root)[None], np.asarray(confidence)[None], plane)
+    return None if np.isnan(scales[0]) else rescaled(pose_m, root, covariance, scales[0], stds[0])

@@ -7,7 +7,8 @@ Protocol #1: MPJPE after root alignment; #2: after Procrustes alignment; #3: MPJ
 camera 4. 2D inputs: the ground-truth projection or the stacked-hourglass detections, optionally
 plus a front end's noise model (--front-end-noise, one seeded draw). Every protocol also reports
 the Procrustes-aligned error (PA-MPJPE, #2's) and where each person is: MRPE, the mean distance between the root placed by pose3d_ros.root (the
-translation that fits the lifted pose to the 2D inputs, every joint weighted alike) and the true
+translation that fits the lifted pose to the 2D inputs, every joint weighted alike; with
+--ground-prior also the floor under the feet, each camera's from its calibration) and the true
 root, with its x, y and z parts (3DMPPE's table). Rankings:
 none, the ground truth (eq. 1), or noisy: eq. 1 on depths moved by --depth-error-mm (none by
 default), each pair then flipped with probability 1 - p_ij (uniform 0.91 by default, or an N x N
@@ -25,7 +26,7 @@ import torch
 
 from pose3d_ros.atomic import atomic_write
 from pose3d_ros.models.lifter import load_lifter
-from pose3d_ros.root import root_positions, scale_to_height
+from pose3d_ros.root import ground_scales, root_positions, scale_to_height
 from pose3d_ros.skeleton import JOINT_NAMES, ROOT
 from training import cli
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
@@ -51,28 +52,33 @@ def predict(model, frames, ranking, tie_mm, ranking_noise, seed, mirror_average=
     return np.concatenate(predictions)
 
 
-def root_errors(predictions, frames, body_height_m=0.0):
+def root_errors(predictions, frames, body_height_m=0.0, floor_planes=None):
     """(F, 3) placed root minus true root, mm (NaN rows where no root could be placed); with
-    body_height_m > 0 each pose is first rescaled to that standing height."""
+    body_height_m > 0 each pose is first rescaled to that standing height; with (F, 4) floor_planes
+    (optical frame, pose3d_ros.root.ground_scales) the floor refines each placement it can."""
     relative = (predictions - predictions[:, ROOT:ROOT + 1]) / 1000.0
     if body_height_m > 0:
         relative = scale_to_height(relative, body_height_m)
-    roots, _ = root_positions(relative, frames.joints_2d, np.ones(frames.joints_2d.shape[:2]))
+    confidence = np.ones(frames.joints_2d.shape[:2])
+    roots, _ = root_positions(relative, frames.joints_2d, confidence)
+    if floor_planes is not None:
+        scales, _ = ground_scales(relative, roots, confidence, floor_planes)
+        roots = roots * np.where(np.isnan(scales), 1.0, scales)[:, None]
     return roots * 1000.0 - frames.poses_camera[:, ROOT]
 
 
 def evaluate(model, frames, protocol, ranking, tie_mm, ranking_noise=None, seed=0, mirror_average=True,
-             root=False, body_height_m=0.0):
+             root=False, body_height_m=0.0, floor_planes=None):
     """Errors of a model on LiftingFrames -> dict with mpjpe_mm (the protocol's error, mean over
     actions), pa_mpjpe_mm (after Procrustes alignment), per_action_mm, per_joint_mm, frames and,
     with root, the root position errors (mrpe_mm, its mean absolute x, y, z parts, their signed
-    means root_bias_xyz_mm (placed minus true), frames placed; poses
-    rescaled to body_height_m when > 0)."""
+    means root_bias_xyz_mm (placed minus true), frames placed; poses rescaled to body_height_m
+    when > 0, placements refined by (F, 4) floor_planes when given)."""
     predictions = predict(model, frames, ranking, tie_mm, ranking_noise, seed, mirror_average)
     target = frames.poses_camera.astype(np.float64)
     placed = {}
     if root:
-        offsets = root_errors(predictions, frames, body_height_m)
+        offsets = root_errors(predictions, frames, body_height_m, floor_planes)
         found = ~np.isnan(offsets[:, 0])
         placed = {'mrpe_mm': float(np.linalg.norm(offsets[found], axis=1).mean()),
                   'mrpe_xyz_mm': np.abs(offsets[found]).mean(axis=0).tolist(),
@@ -132,6 +138,9 @@ def main(argv=None):
     parser.add_argument('--frame-step', type=int, default=1, help='evaluate every n-th frame')
     parser.add_argument('--body-height-m', type=float, default=0.0,
                         help="place the roots with this body-height prior (pose3d_ros.root's standing height)")
+    parser.add_argument('--ground-prior', action='store_true',
+                        help="place the roots with the floor under the feet (each camera's world z = 0 plane, "
+                             "pose3d_ros.root.refine_with_ground)")
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--allow-seen-camera', action='store_true',
                         help='evaluate Protocol #3 even with a checkpoint trained on its test camera (flagged)')
@@ -164,16 +173,18 @@ def evaluate_command(args):
         sequences = load_h36m(args.data, args.subjects, cameras=cameras,
                               detections=args.inputs_2d == 'detections')
     frames = lifting_frames(sequences, args.inputs_2d, args.frame_step)
+    floor_planes = np.concatenate([np.tile(sequence.camera.floor_plane(), (len(sequence.poses_camera[::args.frame_step]), 1))
+                                   for sequence in sequences]) if args.ground_prior else None
     if args.front_end_noise:
         noise = front_end_noise_model(args.front_end_noise)
         frames.joints_2d = add_front_end_noise(np.random.default_rng([args.seed, 2]), frames.joints_2d, noise)
     result = evaluate(model, frames, args.protocol, ranking, tie_mm, ranking_noise, args.seed,
-                      args.mirror_average, root=True, body_height_m=args.body_height_m)
+                      args.mirror_average, root=True, body_height_m=args.body_height_m, floor_planes=floor_planes)
     report = {
         'checkpoint': str(args.checkpoint), 'model': kind,
         'protocol': args.protocol, 'subjects': args.subjects, 'cameras': list(cameras),
         'inputs': args.inputs_2d, 'front_end_noise': args.front_end_noise, 'mirror_average': args.mirror_average,
-        'body_height_m': args.body_height_m, 'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
+        'body_height_m': args.body_height_m, 'ground_prior': args.ground_prior, 'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
         'ranking': {'source': ranking, 'tie_mm': tie_mm, 'seed': args.seed,
                     'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None,
                     'depth_error_mm': args.depth_error_mm if ranking == 'noisy' else None},

@@ -34,7 +34,9 @@ the camera node would, and is compared with the reference in that camera's optic
 - root position error (MRPE): where pose3d_ros.root places each lifted person (the translation
   that fits the pose to the 2D joints) against the reference's pelvis, with its mean absolute x,
   y, z parts and their signed means (placed minus reference);
-  and with --body-height-m, the same with the poses rescaled to that standing height.
+  and with --body-height-m, the same with the poses rescaled to that standing height; with
+  --ground-prior, the same refined by the floor under the feet (the calibration's world z = 0
+  plane, its z up; pose3d_ros.root.refine_with_ground).
 - `blazepose_world` beside the lifters: BlazePose's own 3D world landmarks mapped through the
   joint regressor, the landmark model's answer without a lifter.
 - with --prcnn: PRCNN's ranking, scored as the front end's, on the crop PRCNN learned people in
@@ -64,6 +66,7 @@ from pose3d_ros.heatmaps import HEATMAP_STRIDE, crop_to_heatmap, gaussian_heatma
 from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd, PersonTracker
 from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN
 from pose3d_ros.ranking import discretize, ranking_matrix
+from pose3d_ros.root import world_floor_plane
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
 from training import cli
 from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,
@@ -241,8 +244,12 @@ def evaluate(args):
     rows = {name: [] for name in (*lifters, *(f'{name} + {source}' for name in lifters for source in ranking_sources))}
     if args.front_end == 'blazepose':  # BlazePose's own 3D answer beside the lifters'
         rows['blazepose_world'] = []
-    heights = {'lifter scale': 0.0, **({f'{args.body_height_m:g} m prior': args.body_height_m} if args.body_height_m else {})}
-    root_errors = {(lifter_name, height): [] for lifter_name in lifters for height in heights}
+    placements = {'lifter scale': lambda camera: {}}  # lift_person's placement options per camera
+    if args.body_height_m:
+        placements[f'{args.body_height_m:g} m prior'] = lambda camera: {'body_height_m': args.body_height_m}
+    if args.ground_prior:
+        placements['floor prior'] = lambda camera: {'ground_plane': world_floor_plane(camera.R, camera.position[2])}
+    root_errors = {(lifter_name, placement): [] for lifter_name in lifters for placement in placements}
     per_camera = {}
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
     prcnn_rankings = []
@@ -278,10 +285,10 @@ def evaluate(args):
                                      *((f'{lifter_name} + {which}', ranking) for which, ranking in other_rankings.items())):
                     pose = lift_person(lifter, ideal.joints_2d, ideal.confidence, ranking, focal, center).pose_m * 1000
                     rows[row].append(pose_errors(np.delete(pose, SPINE, axis=0), reference))
-                for height_name, height in heights.items():
+                for placement, options in placements.items():
                     root = lift_person(lifter, ideal.joints_2d, ideal.confidence, ideal.ranking, focal, center,
-                                       body_height_m=height).root
-                    root_errors[lifter_name, height_name].append(
+                                       **options(camera)).root
+                    root_errors[lifter_name, placement].append(
                         np.full(3, np.nan) if root is None else root * 1000 - reference[PELVIS])
             if 'blazepose_world' in rows:
                 world_joints = pipeline.front_end.regressor.matrix @ person.landmarks.world[:33] * 1000.0
@@ -299,10 +306,10 @@ def evaluate(args):
         'joints_2d': joints_2d_report(np.array(errors_2d))}
     if depth_errors:
         report['depth_error_mm'] = depth_error_report(np.array(depth_errors))
-    for (lifter_name, height_name), errors in root_errors.items():
+    for (lifter_name, placement), errors in root_errors.items():
         errors = np.array(errors)
         placed = errors[~np.isnan(errors[:, 0])]
-        report['mrpe_mm'][f'{lifter_name}, {height_name}'] = {
+        report['mrpe_mm'][f'{lifter_name}, {placement}'] = {
             'mrpe': float(np.linalg.norm(placed, axis=1).mean()), 'xyz': np.abs(placed).mean(axis=0).tolist(),
             'bias_xyz': placed.mean(axis=0).tolist(), 'placed': len(placed), 'of': len(errors)}
     for name, errors in rows.items():
@@ -367,6 +374,8 @@ def main(argv=None):
     parser.add_argument('--pair-margin-mm', type=float, default=100.0)
     parser.add_argument('--body-height-m', type=float, default=0.0,
                         help='also place the people with this body-height prior (metres)')
+    parser.add_argument('--ground-prior', action='store_true',
+                        help="also place the people on the floor (the calibration's world z = 0 plane)")
     parser.add_argument('--frames', type=int, default=None, help='only the first N frames of each video')
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None)

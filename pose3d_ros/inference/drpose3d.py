@@ -6,7 +6,7 @@ framing; without it, the box around the previous frame's joints; else the whole 
 hourglass on it, heatmap peaks with sub-pixel refinement mapped back to image pixels with
 per-joint confidence, and PRCNN's depth scores turned into the ranking matrix (with `flip_test`,
 averaged with its scores on the mirrored crop and heatmaps, as pose networks are commonly tested:
-on real video it ranks 0.836 of the pairs right instead of 0.798, docs/results.md). The
+on real video it ranks 0.840 of the pairs right instead of 0.805, docs/results.md). The
 hourglass always finds 16 peaks: a frame whose mean peak height is under the tracker's
 `min_confidence` counts as nobody in view.
 """

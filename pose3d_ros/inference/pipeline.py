@@ -17,7 +17,7 @@ import numpy as np
 from pose3d_ros.camera import pixels_to_normalized
 from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.paths import DEFAULT_CACHE_DIR
-from pose3d_ros.root import root_position, scale_to_height
+from pose3d_ros.root import refine_with_ground, root_position, scale_to_height
 from pose3d_ros.skeleton import NUM_JOINTS, ROOT
 
 FRONT_ENDS = ('blazepose', 'drpose3d')
@@ -49,10 +49,11 @@ class LiftedPerson:
 
 
 def lift_person(lifter, pixels, confidence, ranking, focal, center, radial=(0.0, 0.0, 0.0),
-                tangential=(0.0, 0.0), body_height_m=0.0):
+                tangential=(0.0, 0.0), body_height_m=0.0, ground_plane=None):
     """One person's (16, 2) DETECTED_JOINTS pixels, (16,) confidences and (16, 16) ranking, and the
     camera's intrinsics (pose3d_ros.camera's lens model) -> LiftedPerson; body_height_m > 0 rescales
-    the pose to that standing height before it is placed."""
+    the pose to that standing height before it is placed; a ground_plane (a, b, c, d) in the optical
+    frame (pose3d_ros.root.ground_scales) refines the placement with the floor under the feet."""
     normalized = pixels_to_normalized(pixels, focal, center, radial, tangential)
     pose_mm = lift_joints(lifter, normalized, ranking)
     if pose_mm.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(pose_mm)):
@@ -62,6 +63,10 @@ def lift_person(lifter, pixels, confidence, ranking, focal, center, radial=(0.0,
     if body_height_m > 0:
         pose_m = scale_to_height(pose_m, body_height_m)
     placed = root_position(pose_m, normalized, confidence)
+    if placed is not None and ground_plane is not None:
+        refined = refine_with_ground(pose_m, *placed, confidence, ground_plane)
+        if refined is not None:
+            pose_m, placed = refined[0], refined[1:]
     return LiftedPerson(pose_m, *(placed or ()))
 
 
@@ -85,13 +90,14 @@ class PosePipeline:
         self.stage_ms.update(self.front_end.stage_ms, lifter=0.0)
         return people
 
-    def lift(self, person, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0), body_height_m=0.0):
+    def lift(self, person, focal, center, radial=(0.0, 0.0, 0.0), tangential=(0.0, 0.0), body_height_m=0.0,
+             ground_plane=None):
         """Person2D + the camera's intrinsics -> LiftedPerson (pose and root, optical frame)."""
         if self.lifter is None:
             raise ValueError('this pipeline has no lifter')
         started = time.perf_counter()
         lifted = lift_person(self.lifter, person.joints_2d, person.confidence, person.ranking, focal, center,
-                             radial, tangential, body_height_m)
+                             radial, tangential, body_height_m, ground_plane)
         self.stage_ms['lifter'] += (time.perf_counter() - started) * 1000
         return lifted
 

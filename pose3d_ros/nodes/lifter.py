@@ -15,7 +15,8 @@ Publishes one message per frame, with the input's header (image stamp, optical f
                                                root-relative, and where the person stands: the
                                                root position in the optical frame with its
                                                covariance (root_known; pose3d_ros/root.py, from
-                                               the joints with confidence >= 0.2), both smoothed
+                                               the joints with confidence >= 0.2; refined by the
+                                               depth image, or else by the floor, ground_plane), both smoothed
                                                over time per id (One-Euro, `smoothing`); empty
                                                when the frame had nobody
   markers        visualization_msgs/MarkerArray  a DELETEALL marker (people who left disappear),
@@ -65,6 +66,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point, TransformStamped
 from rclpy.duration import Duration
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
@@ -84,7 +86,7 @@ from pose3d_ros.nodes.parameters import declare
 from pose3d_ros.nodes.qos import image_qos
 from pose3d_ros.nodes.rate_limit import RateLimitedWarnings
 from pose3d_ros.ranking import behind_front_edges
-from pose3d_ros.root import refine_with_depth
+from pose3d_ros.root import floor_plane, refine_with_depth
 from pose3d_ros.skeleton import BONES, DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 from pose3d_ros.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF_HZ, TrackSmoother
 
@@ -355,6 +357,11 @@ class LifterNode(InferenceNode):
                 'Standing height of the people in view, metres, when known (a body-height prior for the '
                 'root position: poses are rescaled to it); 0: the lifter\'s own scale (Human3.6M adults).',
                 0.0, 3.0)
+        declare(self, 'ground_plane', [0.0, 0.0, 0.0, 0.0],
+                'The floor people stand on, [a, b, c, d]: a x + b y + c z + d = 0 in the image\'s optical '
+                'frame, metres, (a, b, c) pointing up (a level camera 1.2 m above the floor: [0.0, -1.0, '
+                '0.0, 1.2]); it refines how far away each person is where no depth image does '
+                '(pose3d_ros.root.refine_with_ground). All zeros: no floor.')
         declare(self, 'use_depth', True,
                 'Subscribe to `depth` (a registered depth image) and place people with it when one is '
                 'near the frame\'s stamp.' + AT_CONFIGURE)
@@ -375,11 +382,23 @@ class LifterNode(InferenceNode):
         declare(self, 'smoothing_beta', DEFAULT_BETA,
                 'One-Euro speed coefficient, 1/m: the cutoff rises by beta Hz per m/s of motion, keeping '
                 'the lag small in fast motion.' + AT_CONFIGURE, 0.0, 1000.0)
+        self.add_on_set_parameters_callback(self._check_parameters)
         self.lifter = self.smoother = None
         self._subscriptions_in = []
         self._timer = None
         self._active = False
         self._reset_state()
+
+    @staticmethod
+    def _check_parameters(parameters):
+        """Refuse a ground_plane that is not a plane, naming the value."""
+        for parameter in parameters:
+            if parameter.name == 'ground_plane':
+                try:
+                    floor_plane(parameter.value)
+                except ValueError as error:
+                    return SetParametersResult(successful=False, reason=f'ground_plane: {error}')
+        return SetParametersResult(successful=True)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -424,10 +443,13 @@ class LifterNode(InferenceNode):
                 self.get_logger().error(f'configure failed: cannot load the lifter: {error}')
                 return TransitionCallbackReturn.FAILURE
             try:
-                self.depth_qos = image_qos(DEPTH_QOS_DEPTH, self._param('depth_qos_reliability'))
+                parameter = 'depth_qos_reliability'
+                self.depth_qos = image_qos(DEPTH_QOS_DEPTH, self._param(parameter))
+                parameter = 'ground_plane'
+                floor_plane(self._param(parameter))
             except ValueError as error:
                 self.lifter = None
-                self.get_logger().error(f'configure failed: depth_qos_reliability: {error}')
+                self.get_logger().error(f'configure failed: {parameter}: {error}')
                 return TransitionCallbackReturn.FAILURE
             self.pair_buffer_size = self._param('pair_buffer_size')
             self.smoother = (TrackSmoother(self._param('smoothing_min_cutoff_hz'), self._param('smoothing_beta'))
@@ -645,13 +667,13 @@ class LifterNode(InferenceNode):
 
     # -- lifting and outputs ---------------------------------------------------------------------
 
-    def _lift(self, pixels, confidence, ranking):
-        """(16, 2) full-resolution pixels, (16,) confidences and their (16, 16) ranking ->
-        pipeline.LiftedPerson."""
+    def _lift(self, pixels, confidence, ranking, ground_plane):
+        """(16, 2) full-resolution pixels, (16,) confidences and their (16, 16) ranking, and the
+        floor plane or None -> pipeline.LiftedPerson."""
         camera = self.camera
         started = time.perf_counter()
         lifted = lift_person(self.lifter, pixels, confidence, ranking, camera.focal, camera.center,
-                             camera.radial, camera.tangential, self._param('body_height_m'))
+                             camera.radial, camera.tangential, self._param('body_height_m'), ground_plane)
         self.lifter_ms.append((time.perf_counter() - started) * 1000)
         return lifted
 
@@ -675,9 +697,11 @@ class LifterNode(InferenceNode):
         skeletons, drawn, transforms = [], [], []
         stamp_s = Time.from_msg(header.stamp).nanoseconds / 1e9
         depth = self._depth_for(header)
+        # A depth image measures the scale the floor would estimate: one or the other.
+        ground_plane = floor_plane(self._param('ground_plane')) if depth is None else None
         for person_id, pixels, confidence, ranking in people:
             pixels = camera.to_full_resolution(pixels)
-            lifted = self._lift(pixels, confidence, ranking)
+            lifted = self._lift(pixels, confidence, ranking, ground_plane)
             if depth is not None and lifted.root is not None:
                 self._place_with_depth(lifted, pixels, confidence, depth)
             if self.smoother is not None:

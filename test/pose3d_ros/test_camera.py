@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from pose3d_ros import camera
+from pose3d_ros.skeleton import JOINT_NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from h36m_data import H36M_ROOT, needs_h36m  # noqa: E402
@@ -77,6 +78,21 @@ def test_human36m_cameras_are_rotations_with_the_known_ids():
         assert cam.name == camera.H36M_CAMERA_IDS[index]
         assert 3000 < np.linalg.norm(cam.T[:2]) < 7000  # cameras stand a few metres out
 
+
+
+@needs_h36m
+def test_human36m_floor_planes_lie_under_the_subjects_feet():
+    """Camera.floor_plane in each camera's frame agrees with the world: a S9 recording's ankles,
+    seen by every camera, stand a few centimetres above it, and the camera ~1.5 m above it."""
+    from training.datasets.h36m import load_h36m
+    sequences = load_h36m(H36M_ROOT, [9], actions=['Walking'], detections=False)
+    ankles = [JOINT_NAMES.index(name) for name in ('r_foot', 'l_foot')]
+    for sequence in sequences:
+        plane = sequence.camera.floor_plane()
+        heights = sequence.poses_camera[:, ankles] / 1000.0 @ plane[:3] + plane[3]
+        assert 0.02 < np.median(heights.min(axis=1)) < 0.15
+        np.testing.assert_allclose(np.linalg.norm(plane[:3]), 1.0)
+        assert 1.0 < plane[3] < 2.5
 
 def _camera_info(**changes):
     """A 1280x720 CameraInfo (fx = fy = 1000, centred, plumb_bob) with fields changed: 'k0' sets k[0]."""

@@ -8,6 +8,7 @@ import pytest
 
 from pose3d_ros.camera import default_intrinsics
 from pose3d_ros.infer import main
+from pose3d_ros.root import ANKLE_HEIGHT_M
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, ROOT
 from training.datasets.h36m import DEFAULT_ROOT
 
@@ -65,6 +66,23 @@ def test_the_default_camera_is_a_60_degree_pinhole():
     assert intrinsics['center'] == (319.5, 239.5)
 
 
+def test_a_floor_moves_the_people_along_their_rays(tmp_path):
+    def people(*options):
+        out = tmp_path / 'poses.json'
+        assert main([str(TWO_PEOPLE), '--json', str(out), '--backend', 'pytorch', '--landmark-model', 'lite',
+                     '--quiet', *options]) == 0
+        return json.loads(out.read_text())['frames'][0]['people']
+
+    alone = people()
+    first = np.array(alone[0]['joints_3d']) + alone[0]['root']
+    ankle_y = max(first[JOINT_NAMES.index(name), 1] for name in ('r_foot', 'l_foot'))  # y down: the lower one
+    # A level camera whose floor puts the first person 10 % further away than the image alone does.
+    on_floor = people('--ground-plane', '0', '-1', '0', str(1.1 * ankle_y + ANKLE_HEIGHT_M))
+    before, after = np.array(alone[0]['root']), np.array(on_floor[0]['root'])
+    assert 1.02 < after[2] / before[2] < 1.1
+    np.testing.assert_allclose(after / after[2], before / before[2], atol=1e-4)  # the JSON rounds
+
+
 def test_bad_inputs_are_named(inputs, capsys):
     folder, _ = inputs
     assert main([str(folder / 'missing.jpg'), '--quiet', '--backend', 'pytorch']) == 2
@@ -75,5 +93,7 @@ def test_bad_inputs_are_named(inputs, capsys):
                            'distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n')
     assert main([str(TWO_PEOPLE), '--camera-info', str(calibration), '--quiet', '--backend', 'pytorch']) == 2
     assert f'is 854x480 px but --camera-info {calibration} is calibrated for 640x480' in capsys.readouterr().err
+    assert main([str(TWO_PEOPLE), '--ground-plane', '0', '0', '0', '1.5', '--quiet', '--backend', 'pytorch']) == 2
+    assert '--ground-plane: the floor plane [0.0, 0.0, 0.0, 1.5] has no normal' in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(TWO_PEOPLE), '--max-people', '0'])

@@ -3,7 +3,8 @@ import pytest
 
 from pose3d_ros import root
 from pose3d_ros.render import Appearance, render_person
-from pose3d_ros.root import SCALE_STD, refine_with_depth, root_position, scale_to_height, standing_height
+from pose3d_ros.root import (ANKLE_HEIGHT_M, SCALE_STD, floor_plane, refine_with_depth, refine_with_ground,
+                             root_position, scale_to_height, standing_height)
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, ROOT
 from training.datasets.h36m import DEFAULT_ROOT, load_h36m
 
@@ -98,3 +99,53 @@ def test_a_depth_image_fixes_the_scale_and_ignores_the_background(poses_m):
     # Too few joints on a measured surface: not refined.
     unmeasured = np.full_like(depth, np.nan)
     assert refine_with_depth(small, root, covariance, pixels, np.ones(16), unmeasured) is None
+
+
+def floor_under(pose, up, drop_m=0.0):
+    """The plane (a, b, c, d) ANKLE_HEIGHT_M + drop_m below the pose's lower ankle, normal `up`."""
+    up = np.asarray(up, np.float64) / np.linalg.norm(up)
+    lower = min(up @ pose[JOINT_NAMES.index(name)] for name in ('r_foot', 'l_foot'))
+    return np.array([*up, ANKLE_HEIGHT_M + drop_m - lower])
+
+
+def test_the_floor_under_the_feet_corrects_the_lifters_scale(poses_m, monkeypatch):
+    pose = poses_m[7]
+    up = pose[JOINT_NAMES.index('head')] - pose[JOINT_NAMES.index('hip')]  # roughly up; any normal will do
+    plane = floor_under(pose, up)
+    small = 0.9 * (pose - pose[ROOT])  # the lifter thinks the person 10 % smaller: placed 10 % too close
+    placed, covariance = root_position(small, project(pose), np.ones(16))
+    refined_pose, refined_root, refined_covariance = refine_with_ground(small, placed, covariance, np.ones(16), plane)
+    # Along the same ray, part of the way back: the floor's scale is fused with the lifter's.
+    scale = refined_root[2] / placed[2]
+    assert 1.02 < scale < 1 / 0.9 - 0.02
+    np.testing.assert_allclose(refined_root, scale * placed, rtol=1e-12)
+    np.testing.assert_allclose(refined_pose, scale * small, rtol=1e-12)
+    along = refined_root / np.linalg.norm(refined_root)
+    assert along @ refined_covariance @ along < (SCALE_STD * np.linalg.norm(refined_root)) ** 2
+    # A floor known exactly (no spread of the ankle's height) places the person exactly.
+    monkeypatch.setattr(root, 'ANKLE_HEIGHT_STD_M', 1e-6)
+    np.testing.assert_allclose(refine_with_ground(small, placed, covariance, np.ones(16), plane)[1], pose[ROOT], atol=1e-6)
+
+
+def test_a_floor_the_person_is_not_on_is_ignored(poses_m):
+    pose = poses_m[7]
+    up = pose[JOINT_NAMES.index('head')] - pose[JOINT_NAMES.index('hip')]
+    relative = pose - pose[ROOT]
+    placed, covariance = root_position(relative, project(pose), np.ones(16))
+    # A floor 1 m further down (the person stands on a table or a stair): outside the gate.
+    assert refine_with_ground(relative, placed, covariance, np.ones(16), floor_under(pose, up, 1.0)) is None
+    # Neither ankle confident, or a camera that is not above the floor: nothing to say.
+    unsure = np.ones(16)
+    unsure[[list(DETECTED_JOINTS).index(JOINT_NAMES.index(name)) for name in ('r_foot', 'l_foot')]] = 0.1
+    assert refine_with_ground(relative, placed, covariance, unsure, floor_under(pose, up)) is None
+    assert refine_with_ground(relative, placed, covariance, np.ones(16), -floor_under(pose, up)) is None
+
+
+def test_floor_planes_given_by_users_are_checked():
+    np.testing.assert_array_equal(floor_plane([0, -2, 0, 2.4]), [0, -2, 0, 2.4])
+    assert floor_plane([0.0, 0.0, 0.0, 0.0]) is None  # the parameters' "no floor"
+    for bad, message in (([0, -1, 0], r'4 finite numbers .* got \[0, -1, 0\]'),
+                         ([0, -1, float('nan'), 1], '4 finite numbers'),
+                         ([0, 0, 0, 1.5], r'\[0.0, 0.0, 0.0, 1.5\] has no normal')):
+        with pytest.raises(ValueError, match=message):
+            floor_plane(bad)

@@ -129,6 +129,14 @@ def test_evaluation_command_writes_the_report(tiny_run, tmp_path, capsys):
     assert report['pa_mpjpe_mm'] == report['mpjpe_mm']  # Protocol #2's error is the aligned one
     table = capsys.readouterr().out
     assert 'Average' in table and f'{report["mpjpe_mm"]:.1f}' in table and 'PA-MPJPE' in table
+    # With the floor under the feet (each camera's from its calibration) the placements move.
+    assert evaluate_lifter.main(['--checkpoint', str(run / 'checkpoint.pt'), '--data', str(H36M_ROOT),
+                                 '--subjects', '9', '--protocol', '2', '--ranking', 'noisy', '--ground-prior',
+                                 '--frame-step', '40', '--json', str(report_path)]) == 0
+    on_floor = json.loads(report_path.read_text())
+    assert on_floor['ground_prior'] and on_floor['root_placed_frames'] == report['root_placed_frames']
+    assert on_floor['mrpe_mm'] != report['mrpe_mm'] and on_floor['mpjpe_mm'] == report['mpjpe_mm']
+    capsys.readouterr()
     # A ranking-reading model refuses to run without one, naming the checkpoint.
     assert evaluate_lifter.main(['--checkpoint', str(run / 'checkpoint.pt'), '--data', str(H36M_ROOT),
                                  '--ranking', 'none']) == 2

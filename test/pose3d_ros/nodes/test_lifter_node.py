@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rclpy
+from rcl_interfaces.srv import SetParameters
 from rclpy.duration import Duration
+from rclpy.parameter import Parameter
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, RegionOfInterest
 from std_msgs.msg import Header
@@ -24,6 +26,7 @@ from pose3d_ros.msg import DepthRankingArray, Keypoints2DArray, Skeleton3D, Skel
 from pose3d_ros.nodes.lifecycle import DEFAULT_LOG_PERIOD_S
 from pose3d_ros.nodes.lifter import (DIAGNOSTIC_KEYS, DROP_REASONS, PERSON_PALETTE, Intrinsics, SequenceGaps,
                                      intrinsics_from_camera_info)
+from pose3d_ros.root import ANKLE_HEIGHT_M
 from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, NUM_JOINTS, ROOT
 
 HERE = Path(__file__).parent
@@ -346,6 +349,31 @@ def test_a_registered_depth_image_places_people_and_a_bad_one_is_rejected(probe)
     probe.lift_one('a frame after the bad depth image')
     probe.to_unconfigured()
     probe.set_parameters_(depth_qos_reliability='best_effort')
+
+
+def test_a_floor_refines_where_people_stand_and_one_that_is_no_plane_is_refused(probe):
+    probe.bring_up()
+    probe.lift_one('a first frame')
+
+    def placed(person_id):
+        stamp = probe.publish_frame([lambda h: keypoints(h, person_id, PIXELS)], [lambda h: ranking(h, person_id)])
+        return messages.skeleton_from_msg(probe.wait_output(stamp, f'person {person_id}')[0].people[0])
+
+    alone = placed(51)
+    # y points down: the lower ankle has the larger y. A level camera whose floor would put the
+    # person 10 % further away than the image alone does.
+    ankle_y = max((alone.positions + alone.root)[JOINT_NAMES.index(name), 1] for name in ('r_foot', 'l_foot'))
+    probe.set_parameters_(ground_plane=[0.0, -1.0, 0.0, 1.1 * ankle_y + ANKLE_HEIGHT_M])
+    on_floor = placed(52)
+    assert 1.02 < on_floor.root[2] / alone.root[2] < 1.1  # fused with the lifter's own scale
+    np.testing.assert_allclose(on_floor.root / on_floor.root[2], alone.root / alone.root[2], atol=1e-6)
+    for bad, named in (([0.0, 0.0, 0.0, 1.5], '[0.0, 0.0, 0.0, 1.5] has no normal'),
+                       ([0.0, -1.0, 1.2], 'got [0.0, -1.0, 1.2]')):
+        result = probe.call(probe.set_parameters, SetParameters.Request(
+            parameters=[Parameter('ground_plane', value=bad).to_parameter_msg()])).results[0]
+        assert not result.successful and result.reason.startswith('ground_plane: ') and named in result.reason
+    probe.set_parameters_(ground_plane=[0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(placed(53).root, alone.root, rtol=1e-4)
 
 
 def test_smoothing_steadies_each_persons_pose_and_root_and_turns_off(probe):
