@@ -199,14 +199,13 @@ def ground_scales(poses_m, roots, confidence, planes):
     their confident ankles stands ANKLE_HEIGHT_M above the floor, fused by inverse variance with
     the lifter's own scale (1 +- SCALE_STD). (F, 17, 3) root-relative poses (m), (F, 3) roots (m),
     (F, 16) DETECTED_JOINTS confidences, and (F, 4) or (4,) floor planes (a, b, c, d): a x + b y +
-    c z + d = 0 in the optical frame, metres, (a, b, c) pointing up -> (scales (F,), their relative
-    standard deviations (F,)); NaN where the floor tells nothing: no root, no confident ankle, the
-    camera not above the floor or the ankle not below the camera, or a scale outside the gate."""
+    c z + d = 0 in the optical frame, metres, (a, b, c) pointing up, as floor_plane or
+    world_floor_plane give them -> (scales (F,), their relative standard deviations (F,)); NaN where
+    the floor tells nothing: no root, no confident ankle, the camera not above the floor or the
+    ankle not below the camera, or a scale outside the gate."""
     poses_m, roots = np.asarray(poses_m, np.float64), np.asarray(roots, np.float64)
     planes = np.broadcast_to(np.asarray(planes, np.float64), (len(roots), 4))
     length = np.linalg.norm(planes[:, :3], axis=1)
-    if not (np.all(np.isfinite(planes)) and np.all(length > 0)):
-        raise ValueError(f'a floor plane needs 4 finite values and a non-zero normal (a, b, c), got {planes[0].tolist()}')
     up, height = planes[:, :3] / length[:, None], planes[:, 3] / length  # height: the camera's above the floor
     ankles = poses_m[:, DETECTED_JOINTS[_ANKLES]] + roots[:, None]
     along_up = np.einsum('fji,fi->fj', ankles, up)

@@ -173,7 +173,8 @@ def evaluate_command(args):
         sequences = load_h36m(args.data, args.subjects, cameras=cameras,
                               detections=args.inputs_2d == 'detections')
     frames = lifting_frames(sequences, args.inputs_2d, args.frame_step)
-    floor_planes = np.concatenate([np.tile(sequence.camera.floor_plane(), (len(sequence.poses_camera[::args.frame_step]), 1))
+    floor_planes = np.concatenate([np.tile(sequence.camera.floor_plane(), (len(range(0, sequence.num_frames,
+                                                                                      args.frame_step)), 1))
                                    for sequence in sequences]) if args.ground_prior else None
     if args.front_end_noise:
         noise = front_end_noise_model(args.front_end_noise)
@@ -184,7 +185,8 @@ def evaluate_command(args):
         'checkpoint': str(args.checkpoint), 'model': kind,
         'protocol': args.protocol, 'subjects': args.subjects, 'cameras': list(cameras),
         'inputs': args.inputs_2d, 'front_end_noise': args.front_end_noise, 'mirror_average': args.mirror_average,
-        'body_height_m': args.body_height_m, 'ground_prior': args.ground_prior, 'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
+        'body_height_m': args.body_height_m, 'ground_prior': args.ground_prior,
+        'test_camera_seen_in_training': bool(seen) and args.protocol == 3,
         'ranking': {'source': ranking, 'tie_mm': tie_mm, 'seed': args.seed,
                     'pair_accuracy': args.pair_accuracy if ranking == 'noisy' else None,
                     'depth_error_mm': args.depth_error_mm if ranking == 'noisy' else None},
