@@ -18,7 +18,9 @@ full by default, or drpose3d with the `--hourglass` and `--prcnn` networks behin
 person detector, tie band `--tie-band`; and each `--lifter`) runs on that camera's video alone, as
 the camera node would, and is compared with the reference in that camera's optical frame:
 - 2D joints: the front end's 16 joints against the reference projected into the scored camera,
-  over the projection's box side (its larger extent): the mean and the share within 0.1 and 0.2.
+  over the projection's box side (its larger extent): the mean and the share within 0.1 and 0.2;
+  --residuals-2d-out writes them as vectors over the projection's torso length (.npy, views x 16
+  x 2), from which pose3d_fit_front_end_noise --residuals fits the front end's noise on video.
 - PA-MPJPE: mean joint error after a similarity Procrustes alignment of the 16 joints, over the
   12 limb joints (shoulders, elbows, wrists, hips, knees, feet) and over all 16; MPJPE after root
   (pelvis) alignment.
@@ -67,7 +69,7 @@ from pose3d_ros.inference.drpose3d import DRPose3DFrontEnd, PersonTracker
 from pose3d_ros.paths import DEFAULT_CACHE_DIR, DEFAULT_HOURGLASS, DEFAULT_LIFTER, DEFAULT_PRCNN
 from pose3d_ros.ranking import discretize, ranking_matrix
 from pose3d_ros.root import world_floor_plane
-from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES
+from pose3d_ros.skeleton import DETECTED_JOINTS, JOINT_NAMES, torso_lengths
 from training import cli
 from training.datasets.pose2sim import (CALIBRATION_FILE, CAMERA_NAMES, fetch_demo, load_qca_calibration,
                                         read_video_frames, triangulate)
@@ -116,6 +118,19 @@ def reference_points(joints, confidence, cameras):
         points.append(world)
         errors.append(error)
     return np.stack(points), np.stack(errors)
+
+
+def report_names(paths):
+    """Checkpoint paths -> their names in the report: the file name, or the path as given where
+    two share a file name (runs/<name>/checkpoint.pt)."""
+    names = [Path(path).name for path in paths]
+    return [name if names.count(name) == 1 else str(path) for name, path in zip(names, paths)]
+
+
+def torso_residuals(joints_2d, projected):
+    """(16, 2) front end joints and the reference's projection (pixels) -> their difference over
+    the projection's torso length, the unit of the front end's noise models."""
+    return (np.asarray(joints_2d, np.float64) - projected) / torso_lengths(projected)
 
 
 def undistorted(person, camera):
@@ -206,6 +221,8 @@ def pose_errors(predicted, reference):
 
 
 def evaluate(args):
+    """The evaluation of the module's docstring -> (report, (views, 16, 2) the front end's 2D joints
+    minus the reference's projection over its torso length)."""
     from pose3d_ros.inference.backends import make_backend, set_process_threads
     from pose3d_ros.inference.blazepose import FrontEndSettings
     from pose3d_ros.inference.pipeline import build_pipeline, lift_person
@@ -237,8 +254,8 @@ def evaluate(args):
                                   prcnn_flip_test=args.prcnn_flip_test)
     else:
         pipeline = front_end(args.landmark_model, args.landmark_flip_test)
-    lifters = {Path(path).name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
-               for path in args.lifter}
+    lifters = {name: make_backend('lifter', path, args.backend, threads=args.threads, cache_dir=args.cache_dir)
+               for name, path in zip(report_names(args.lifter), args.lifter)}
     scorer = prcnn_scorer(args) if args.front_end == 'blazepose' else None
     ranking_sources = ('reference ranking', *(['PRCNN ranking'] if scorer else []))
     rows = {name: [] for name in (*lifters, *(f'{name} + {source}' for name in lifters for source in ranking_sources))}
@@ -254,9 +271,12 @@ def evaluate(args):
     predicted_rankings = {margin: ([], []) for margin in (args.pair_margin_mm, EQ1_TIE_MM)}
     prcnn_rankings = []
     errors_2d = []  # per scored view: (16,) pixel errors over the reference's projected box side
+    residuals_2d = []  # per scored view: (16, 2) front end minus the reference's projection, in its torso lengths
     depth_errors = []  # per scored view: (16,) front end depth minus reference depth, both about their mean (mm)
     found = 0
     for camera, name, (world, _) in zip(cameras, CAMERA_NAMES, references):
+        if name not in args.cameras:
+            continue
         valid = np.isfinite(world).all(axis=(1, 2))
         people = track_video(pipeline, videos[name], f'front end {name}')
         first_row = len(rows[next(iter(lifters))])
@@ -267,6 +287,7 @@ def evaluate(args):
             projected = camera.project(world[frame])
             extent = (projected.max(axis=0) - projected.min(axis=0)).max()
             errors_2d.append(np.linalg.norm(person.joints_2d - projected, axis=-1) / extent)
+            residuals_2d.append(torso_residuals(person.joints_2d, projected))
             reference = camera.world_to_camera(world[frame]) * 1000.0
             if person.depths_mm is not None:
                 depth_errors.append((person.depths_mm - person.depths_mm.mean())
@@ -300,7 +321,7 @@ def evaluate(args):
         'reference': {'landmark_model': args.reference_landmark_model, 'views': 'the 3 cameras not scored',
                       'reprojection_px_median': float(np.median(reprojection)),
                       'reprojection_px_p90': float(np.percentile(reprojection, 90))},
-        'front_end': front_end_name(args), 'views_scored': found,
+        'front_end': front_end_name(args), 'cameras_scored': list(args.cameras), 'views_scored': found,
         f'pa_mpjpe_limbs_mm_per_camera ({next(iter(lifters))})': per_camera,
         'pa_mpjpe_limbs_mm': {}, 'pa_mpjpe_all_mm': {}, 'mpjpe_root_aligned_mm': {}, 'mrpe_mm': {},
         'joints_2d': joints_2d_report(np.array(errors_2d))}
@@ -328,7 +349,7 @@ def evaluate(args):
                            'tie_band': scorer.front_end.tie_band, **prcnn_report(scorer.front_end.tie_band),
                            'ranking_accuracy_tie_band_0': untied['ranking_accuracy'],
                            'pair_accuracy_eq1_tie_band_0': untied['pair_accuracy_eq1']}
-    return report
+    return report, np.array(residuals_2d)
 
 
 def joints_2d_report(errors):
@@ -376,12 +397,17 @@ def main(argv=None):
                         help='also place the people with this body-height prior (metres)')
     parser.add_argument('--ground-prior', action='store_true',
                         help="also place the people on the floor (the calibration's world z = 0 plane)")
+    parser.add_argument('--cameras', nargs='+', default=list(CAMERA_NAMES), choices=CAMERA_NAMES,
+                        help='score only these cameras (each still has its reference from the other three)')
     parser.add_argument('--frames', type=int, default=None, help='only the first N frames of each video')
     parser.add_argument('--backend', default='onnxruntime')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--cache-dir', default=str(DEFAULT_CACHE_DIR))
     parser.add_argument('--json', help='write the report here')
     parser.add_argument('--pair-accuracy-out', help="write the per-pair ranking accuracies at eq. 1's tie band (.npy)")
+    parser.add_argument('--residuals-2d-out', help="write the front end's 2D joints minus the reference's projection "
+                                                   'in each view, over its torso length (.npy, views x 16 x 2), '
+                                                   'what pose3d_fit_front_end_noise --residuals fits')
     parser.add_argument('--depth-error-out', help="write each joint's depth error, the standard deviation of the "
                                                   "front end's relative depth against the reference's (.npy, mm; "
                                                   "a front end that measures depths: blazepose)")
@@ -400,7 +426,7 @@ def main(argv=None):
                      f'{args.front_end} ranks joints without them')
 
     def command():
-        report = evaluate(args)
+        report, residuals_2d = evaluate(args)
         reference = report['reference']
         print(f"{report['data']}; reference per camera triangulated from the other three with the "
               f"{reference['landmark_model']} model, reprojection median {reference['reprojection_px_median']:.1f} px "
@@ -436,6 +462,8 @@ def main(argv=None):
         if args.pair_accuracy_out:
             matrix = np.array(report['pair_accuracy_eq1'], dtype=np.float64)  # None -> NaN
             atomic_write(args.pair_accuracy_out, lambda file: np.save(file, matrix))
+        if args.residuals_2d_out:
+            atomic_write(args.residuals_2d_out, lambda file: np.save(file, residuals_2d))
         if args.depth_error_out:
             errors = np.array(report['depth_error_mm']['per_joint_std'])
             atomic_write(args.depth_error_out, lambda file: np.save(file, errors))

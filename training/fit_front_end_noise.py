@@ -19,6 +19,15 @@ person and errs in proportion to their size, and fitted with one Gaussian mixtur
 (training.augmentation.fit_detection_noise, unit `torso`). Training adds it to every 2D input
 with `augmentation.front_end_noise` (training/configs/lifter/dpnet_blazepose.yaml).
 
+With --residuals the residuals come instead from real video (pose3d_eval_real_3d
+--residuals-2d-out: the front end's joints against a multi-view reference projected into the
+same camera, over that projection's torso), where no annotator clicked: a lighter model, of
+upright people at a robot's distance, that still carries the reference's own error (its
+calibration reprojects at ~10 px).
+
+    pose3d_eval_real_3d --landmark-model full --residuals-2d-out runs/eval_3d/residuals_full.npy
+    pose3d_fit_front_end_noise --residuals runs/eval_3d/residuals_full.npy --out training/noise/blazepose_full_2d_video.npz
+
 With --upright only photos of upright people count (AnnotatedPerson.is_upright: 1,052 of the
 8,000): LSP Extended is mostly acrobatics and sport, whose residuals are about twice those on
 standing and walking people, the ones a robot mostly sees.
@@ -96,32 +105,59 @@ def report(residuals):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--lsp', required=True, help='LSP Extended joints.mat (its training split is used)')
-    parser.add_argument('--landmarks', required=True, help="the landmark cache of pose3d_fit_joint_regressor (.npz)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--lsp', help='LSP Extended joints.mat (its training split is used; needs --landmarks)')
+    source.add_argument('--residuals', help='residuals on real video, in torso lengths '
+                                            '(pose3d_eval_real_3d --residuals-2d-out, .npy)')
+    parser.add_argument('--landmarks', help="with --lsp: the landmark cache of pose3d_fit_joint_regressor (.npz)")
     parser.add_argument('--regressor', default=str(DEFAULT_JOINT_REGRESSOR), help='joint regressor file')
     parser.add_argument('--out', required=True, help='the noise model to write (.npz; a .json report beside it)')
     parser.add_argument('--upright', action='store_true',
-                        help='only photos of upright people (torso near vertical, knees and ankles below the hips)')
+                        help='with --lsp: only photos of upright people (torso near vertical, knees and ankles '
+                             'below the hips)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args(argv)
+    if args.lsp and not args.landmarks:
+        parser.error('--lsp needs --landmarks')
+    if args.residuals and (args.landmarks or args.upright):
+        parser.error('--landmarks and --upright go with --lsp, not --residuals')
     return cli.run(lambda: fit_command(args))
 
 
+def read_residuals(path):
+    """(views, 16, 2) torso-unit residuals from a .npy file; ValueError naming the file otherwise."""
+    try:
+        residuals = np.load(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f'--residuals {path}: cannot read it ({error})') from None
+    if residuals.ndim != 3 or residuals.shape[1:] != (len(DETECTED_JOINTS), 2) or len(residuals) < COMPONENTS:
+        raise ValueError(f'--residuals {path}: expected (views, {len(DETECTED_JOINTS)}, 2) with at least '
+                         f'{COMPONENTS} views, got {residuals.shape}')
+    return residuals.astype(np.float64)
+
+
 def fit_command(args):
-    images = load_lsp(args.lsp, split='train')
-    landmarks = read_landmark_cache(args.landmarks, images)
-    if args.upright:
-        keep = [image.people[0].is_upright() for image in images]
-        images, landmarks = [image for image, kept in zip(images, keep) if kept], landmarks[keep]
-    residuals, exchanged = best_labelling(landmarks, images, JointRegressor(args.regressor))
+    if args.residuals:
+        residuals = read_residuals(args.residuals)
+        summary = {'views': len(residuals), 'residuals': str(args.residuals)}
+        described = f'{len(residuals)} views of real video'
+    else:
+        images = load_lsp(args.lsp, split='train')
+        landmarks = read_landmark_cache(args.landmarks, images)
+        if args.upright:
+            keep = [image.people[0].is_upright() for image in images]
+            images, landmarks = [image for image, kept in zip(images, keep) if kept], landmarks[keep]
+        residuals, exchanged = best_labelling(landmarks, images, JointRegressor(args.regressor))
+        summary = {'photos': len(residuals), 'of': len(images), 'upright_only': args.upright,
+                   'labels_left_right_exchanged': exchanged,
+                   'landmarks': str(args.landmarks), 'regressor': str(args.regressor)}
+        described = (f'{len(residuals)} of {len(images)} {"upright " if args.upright else ""}training photos with '
+                     f'a person found; {exchanged:.1%} scored with left and right exchanged')
     model = fit(residuals, np.random.default_rng(args.seed))
     model.save(args.out)
-    summary = {'photos': len(residuals), 'of': len(images), 'upright_only': args.upright,
-               'labels_left_right_exchanged': exchanged,
-               'landmarks': str(args.landmarks), 'regressor': str(args.regressor), 'per_joint': report(residuals)}
+    summary['per_joint'] = report(residuals)
     atomic_write(Path(args.out).with_suffix('.json'), lambda file: file.write(json.dumps(summary, indent=1).encode()))
-    print(f'{len(residuals)} of {len(images)} {"upright " if args.upright else ""}training photos with a person found; '
-          f'{exchanged:.1%} scored with left and right exchanged')
+    print(described)
     print(f'{"joint":12s} {"annotated":>9s} {"median":>7s} {"p90":>6s} {"pck@0.2":>7s}  (torso lengths)')
     for name, values in summary['per_joint'].items():
         print(f'{name:12s} {values["annotated"]:9d} {values["median_torso"]:7.3f} {values["p90_torso"]:6.3f} '

@@ -11,8 +11,10 @@ from pose3d_ros.inference.backends import make_backend
 from pose3d_ros.inference.drpose3d import TRACKING_MARGIN
 from pose3d_ros.inference.person import Person2D
 from pose3d_ros.ranking import TIE, ranking_matrix
+from pose3d_ros.skeleton import torso_lengths
 from training import evaluate_real_3d
-from training.evaluate_real_3d import EQ1_TIE_MM, HeatmapsAtJoints, PRCNNScorer, depth_error_report, ranking_report
+from training.evaluate_real_3d import (EQ1_TIE_MM, HeatmapsAtJoints, PRCNNScorer, depth_error_report, ranking_report,
+                                      report_names, torso_residuals)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'pose3d_ros'))
 from random_networks import write_networks  # noqa: E402
@@ -99,3 +101,25 @@ def test_heatmaps_at_joints_follow_the_crop_box():
     peaks, values = decode_heatmaps(maps(None)[0])
     np.testing.assert_allclose(heatmap_to_crop(peaks, 4), 31.5, atol=0.05)
     assert values.min() > 0.7  # the peak between heatmap pixels
+
+
+def test_2d_residuals_are_in_the_references_torso_lengths():
+    rng = np.random.default_rng(0)
+    projected = rng.uniform(100, 500, (16, 2))
+    torso = torso_lengths(projected)
+    joints = projected + [0.1 * torso, -0.05 * torso]
+    residuals = torso_residuals(joints.astype(np.float32), projected)
+    np.testing.assert_allclose(residuals, np.tile([0.1, -0.05], (16, 1)), atol=1e-5)
+    # The same body twice as large in the image, twice the pixels off: the same residual.
+    np.testing.assert_allclose(torso_residuals(2 * joints, 2 * projected), residuals, atol=1e-5)
+
+
+def test_lifters_sharing_a_file_name_keep_their_own_rows():
+    assert report_names(['runs/a/checkpoint.pt', 'runs/b/checkpoint.pt', 'weights/lifter.pt']) == \
+        ['runs/a/checkpoint.pt', 'runs/b/checkpoint.pt', 'lifter.pt']
+
+
+def test_cameras_are_checked(capsys):
+    with pytest.raises(SystemExit, match='2'):
+        evaluate_real_3d.main(['--cameras', 'cam01', 'cam05'])
+    assert "argument --cameras: invalid choice: 'cam05'" in capsys.readouterr().err
