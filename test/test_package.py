@@ -182,7 +182,7 @@ def test_installed_runner_works_from_the_install_space(colcon_install, tmp_path)
         [prefix / 'lib' / 'pose3d_ros' / 'pose3d_run', '--input', 'replay', '--frames', '2', '--timeout', '60'],
         capture_output=True, text=True, env=environment, cwd=tmp_path, timeout=90)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count('| 1 person (skeletons by dpnet:lifter_dpnet_depth_noise.pt) | id 0: 16 joints') == 2
+    assert result.stdout.count('| 1 person (skeletons by dpnet:lifter_dpnet_video_noise.pt) | id 0: 16 joints') == 2
 
 
 def test_launch_file_starts_the_runners_nodes_from_config_files_that_exist():

@@ -1,8 +1,8 @@
 """Export the networks to ONNX as a model bundle, each file checked against PyTorch with ONNX Runtime.
 
-    pose3d_export_onnx --blazepose full --lifter pose3d_ros/weights/lifter_dpnet_depth_noise.pt --out-dir bundle/
+    pose3d_export_onnx --blazepose full --lifter pose3d_ros/weights/lifter_dpnet_video_noise.pt --out-dir bundle/
     pose3d_export_onnx --hourglass runs/hourglass/checkpoint.pt --prcnn runs/prcnn/checkpoint.pt \
-        --lifter pose3d_ros/weights/lifter_dpnet_depth_noise.pt --out-dir exported/ [--batch 1 | --dynamic-batch]
+        --lifter pose3d_ros/weights/lifter_dpnet_video_noise.pt --out-dir exported/ [--batch 1 | --dynamic-batch]
 
 Files: <kind>.onnx for each network given (hourglass, prcnn, lifter; --blazepose: BlazePose's
 blazepose_detector and the named landmark model as blazepose_landmarks, from the files

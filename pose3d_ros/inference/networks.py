@@ -58,7 +58,7 @@ def check_role(kind, input_names, output_names, where):
 
 
 def model_label(model_type, source):
-    """'<model type>:<file name>', e.g. 'dpnet:lifter_dpnet_depth_noise.pt' (the lifter's Skeleton3D.model)."""
+    """'<model type>:<file name>', e.g. 'dpnet:lifter_dpnet_video_noise.pt' (the lifter's Skeleton3D.model)."""
     return f'{model_type}:{source}'
 
 

@@ -18,7 +18,7 @@ RUNNER = str(Path(sys.executable).parent / 'pose3d_run')
 CONFIG = Path(__file__).resolve().parents[2] / 'config'
 FRAME_LINE = re.compile(
     r'^frame +(\d+) +stamp [\d.]+ +latency +([\d.]+) ms \| '
-    r'1 person \(skeletons by dpnet:lifter_dpnet_depth_noise\.pt\) \| '
+    r'1 person \(skeletons by dpnet:lifter_dpnet_video_noise\.pt\) \| '
     r'id (\d+): 16 joints, box \d+x\d+ px at \(-?\d+, -?\d+\), score [01]\.\d\d, (\d+) behind->front edges, '
     r'skeleton 17 joints, height ([\d.]+) m, root at \([-+.\d ]+\) m \((\d+) mm from the truth\), '
     r'MPJPE ([\d.]+) mm against ground_truth:walking_clip$')
@@ -200,7 +200,7 @@ def test_camera_input_reads_a_drivers_topics(start_process, rclpy_init):
     printed = frames(out)
     assert len(printed) == 3, out
     for line, joints in printed:
-        assert '1 person (skeletons by dpnet:lifter_dpnet_depth_noise.pt)' in line and 'skeleton 17 joints' in line, line
+        assert '1 person (skeletons by dpnet:lifter_dpnet_video_noise.pt)' in line and 'skeleton 17 joints' in line, line
         assert 'MPJPE' not in line, line
         assert len(joints) == 1 and JOINTS_LINE.match(joints[0]), joints
 

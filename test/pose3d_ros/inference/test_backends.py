@@ -67,7 +67,7 @@ def test_the_nodes_run_a_bundle_without_pytorch(bundle, checkpoints, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.splitlines()[-1])
     assert not found['torch_loaded']
-    assert found['model'] == 'dpnet:lifter_dpnet_depth_noise.pt' and found['bad_configurations_refused']
+    assert found['model'] == 'dpnet:lifter_dpnet_video_noise.pt' and found['bad_configurations_refused']
     assert 'model_bundle replaces lifter_checkpoint: set one or the other' in result.stderr
     assert (f'person_detector is true, and the bundle {bundle.folder} has no blazepose_detector network: export '
             f'the bundle with pose3d_export_onnx --blazepose full (for its detector) too, or set person_detector '

@@ -61,7 +61,7 @@ def test_int8_calibrates_the_lifter_at_its_own_precision_on_what_the_front_end_f
     assert set(np.unique(lifter_batches[0]['ranking'])) <= {0.0, 0.5, 1.0}
     # Normalized for a 60 degree pinhole: joints inside the 120 x 90 frame lie within tan(30 deg).
     assert np.abs(lifter_batches[0]['joints_2d'][..., 0]).max() <= np.tan(np.radians(30)) + 1e-6
-    assert 'lifter: int8 engine ready for lifter_dpnet_depth_noise.pt' in capsys.readouterr().out
+    assert 'lifter: int8 engine ready for lifter_dpnet_video_noise.pt' in capsys.readouterr().out
     tensorrt_builds.clear()
     assert build_engines.main(arguments + ['--lifter-precision', 'fp16']) == 0
     assert tensorrt_builds['lifter'] == ('fp16', None) and tensorrt_builds['prcnn'][0] == 'int8'

@@ -29,7 +29,7 @@ def test_the_manifest_describes_every_network_of_the_bundle(bundle, checkpoints)
         assert entry['outputs'] == {o.name: o.shape for o in session.get_outputs()}
     assert entries['lifter']['inputs'] == {'joints_2d': [1, 16, 2], 'ranking': [1, 16, 16]}
     assert entries['lifter']['outputs'] == {'pose_mm': [1, 17, 3]}
-    assert bundle.model('lifter').label == 'dpnet:lifter_dpnet_depth_noise.pt'
+    assert bundle.model('lifter').label == 'dpnet:lifter_dpnet_video_noise.pt'
     assert bundles.read_bundle(bundle.folder) == bundle
 
 
@@ -74,7 +74,7 @@ def test_a_damaged_or_foreign_bundle_is_refused_naming_the_file_and_field(copied
 def test_the_nodes_get_batch_one_networks_of_the_kinds_they_ask_for(bundle, copied):
     with pytest.raises(ValueError, match=r'manifest\.json: no blazepose_landmarks \(full\) network in this bundle \(it '
                                          r'holds hourglass \(hourglass\.pt\), prcnn \(prcnn\.pt\), lifter '
-                                         r'\(lifter_dpnet_depth_noise\.pt\)\); export one with pose3d_export_onnx'):
+                                         r'\(lifter_dpnet_video_noise\.pt\)\); export one with pose3d_export_onnx'):
         bundle.model('blazepose_landmarks', 'full')
     rewrite_manifest(copied, lambda manifest: manifest['models'][2]['inputs'].update(joints_2d=['batch', 16, 2]))
     with pytest.raises(ValueError, match=r"lifter\.onnx: input 'joints_2d' has shape \['batch', 16, 2\], and the "

@@ -136,7 +136,7 @@ def test_several_people_in_one_frame_keep_their_ids_from_keypoints_to_skeletons(
         for skeleton in skeletons.people:
             person = messages.skeleton_from_msg(skeleton)
             assert person.joint_indices.tolist() == list(range(NUM_JOINTS)) and np.all(np.isfinite(person.positions))
-            assert skeleton.model == 'dpnet:lifter_dpnet_depth_noise.pt'
+            assert skeleton.model == 'dpnet:lifter_dpnet_video_noise.pt'
         # Two people, two poses: the lifter lifted each from their own joints.
         first, second = (messages.skeleton_from_msg(s).positions for s in skeletons.people)
         assert np.abs(first - second).max() > 0.01
